@@ -1,0 +1,231 @@
+"""SageMaker inference handlers for the creative-scoring models.
+
+The SageMaker PyTorch serving container imports this module from ``<model_dir>/code`` and calls, per request,
+``output_fn(predict_fn(input_fn(body, content_type), model), accept)`` on the model that ``model_fn`` loaded.
+
+Requests:
+    ``application/json``: ``{"instances": [creative, ...]}`` or a single creative object.
+    ``application/jsonlines``: one creative object per line (batch transform with ``SplitType: Line``).
+
+Responses:
+    ``application/json``: ``{"predictions": [prediction, ...]}``.
+    ``application/jsonlines``: one prediction per line.
+    A prediction is ``{"creative_id": ..., "score": 0.73, "model": "creative-scorer-v1", "model_version": "1.0.0"}``.
+
+Client mistakes raise errors carrying an HTTP status (400, 415) that the toolkit returns to SageMaker, which
+relays them as a ``ModelError`` with that ``OriginalStatusCode``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from creative_schema import Creative, InvalidCreative, parse_creative
+from creative_scorers import Scorer, load_scorer
+
+try:
+    from sagemaker_inference.errors import BaseInferenceToolkitError
+except ImportError:  # outside the serving container: the same constructor and attributes
+
+    class BaseInferenceToolkitError(Exception):  # type: ignore[no-redef]
+        def __init__(self, status_code: int, message: str, phrase: str) -> None:
+            self.status_code = status_code
+            self.message = message
+            self.phrase = phrase
+            super().__init__(status_code, message, phrase)
+
+
+JSON = "application/json"
+JSONLINES = "application/jsonlines"
+DEFAULT_ACCEPT = JSON
+
+MAX_INSTANCES_ENV = "CREATIVE_SCORER_MAX_INSTANCES"
+MAX_INSTANCES = int(os.environ.get(MAX_INSTANCES_ENV, "1000"))
+
+Prediction = dict[str, Any]
+
+
+class InferenceError(BaseInferenceToolkitError):  # type: ignore[misc]  # Any when the toolkit is absent
+    """An error whose HTTP status the serving toolkit returns to the caller."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(status.value, message, status.phrase)
+
+    def __str__(self) -> str:
+        return str(self.message)
+
+
+class BadRequest(InferenceError):
+    def __init__(self, message: str) -> None:
+        super().__init__(HTTPStatus.BAD_REQUEST, message)
+
+
+class UnsupportedMediaType(InferenceError):
+    def __init__(self, message: str) -> None:
+        super().__init__(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, message)
+
+
+def model_fn(model_dir: str, context: Any = None) -> Scorer:
+    """Load the model in ``model_dir`` onto the GPU the server assigned, or the CPU.
+
+    Args:
+        model_dir: the extracted model archive (``/opt/ml/model`` or ``/opt/ml/models/<name>/model``).
+        context: the model server's context, whose ``gpu_id`` picks the GPU (optional).
+
+    Returns:
+        Scorer: the network in evaluation mode on its device, with its configuration.
+    """
+    return load_scorer(Path(model_dir), _device(context))
+
+
+def input_fn(input_data: str | bytes, content_type: str | None) -> list[Creative]:
+    """Decode and validate the request body.
+
+    Args:
+        input_data: the body; the toolkit passes ``str`` for exactly ``application/json``, else ``bytes``.
+        content_type: the request's Content-Type, possibly with parameters, or None.
+
+    Returns:
+        list[Creative]: the validated creatives, in request order (empty for an empty batch).
+
+    Raises:
+        UnsupportedMediaType: the content type is neither JSON nor JSON Lines.
+        BadRequest: the body is malformed, a creative is invalid, or the batch is over ``MAX_INSTANCES``.
+    """
+    decode = _DECODERS.get(_media_type(content_type, "Content-Type"))
+    if decode is None:
+        raise UnsupportedMediaType(f"Content-Type {content_type!r} is not supported; send one of {list(_DECODERS)}")
+    instances = decode(_text(input_data))
+    if len(instances) > MAX_INSTANCES:
+        raise BadRequest(
+            f"the request holds {len(instances)} instances; the limit is {MAX_INSTANCES} per request "
+            f"(set by {MAX_INSTANCES_ENV}): split the batch"
+        )
+    try:
+        return [parse_creative(obj, index) for index, obj in instances]
+    except InvalidCreative as e:
+        raise BadRequest(str(e)) from e
+
+
+def predict_fn(input_object: Sequence[Creative], model: Scorer) -> list[Prediction]:
+    """Score every creative of the request in one batched forward pass.
+
+    Args:
+        input_object: the creatives returned by ``input_fn``.
+        model: the scorer returned by ``model_fn``.
+
+    Returns:
+        list[Prediction]: one prediction per creative, in request order.
+
+    Raises:
+        BadRequest: a creative's channel is not one this model was trained for.
+    """
+    config = model.config
+    for index, creative in enumerate(input_object):
+        if creative.channel not in config.channels:
+            raise BadRequest(
+                f"instances[{index}].channel: {config.name} scores channels {list(config.channels)} only, "
+                f"got {creative.channel!r}; send it to a model that serves that channel"
+            )
+    return [
+        {"creative_id": c.creative_id, "score": round(s, 6), "model": config.name, "model_version": config.version}
+        for c, s in zip(input_object, model.score(input_object), strict=True)
+    ]
+
+
+def output_fn(prediction: list[Prediction], response_content_type: str | None) -> tuple[str, str]:
+    """Serialize the predictions in the first supported type of the Accept header.
+
+    Args:
+        prediction: what ``predict_fn`` returned.
+        response_content_type: the request's Accept header (the toolkit substitutes its default for a
+            missing one or ``*/*``); a comma-separated list is tried in order, parameters are ignored.
+
+    Returns:
+        tuple[str, str]: the body and its content type, which the toolkit sends as the response Content-Type.
+
+    Raises:
+        UnsupportedMediaType: no type in Accept is JSON, JSON Lines or a wildcard.
+    """
+    for media_range in (response_content_type or DEFAULT_ACCEPT).split(","):
+        media_type = _media_type(media_range, "Accept")
+        media_type = DEFAULT_ACCEPT if media_type in ("*/*", "application/*") else media_type
+        if media_type in _ENCODERS:
+            return _ENCODERS[media_type](prediction), media_type
+    raise UnsupportedMediaType(f"Accept {response_content_type!r} is not supported; accept one of {list(_ENCODERS)}")
+
+
+def _device(context: Any) -> torch.device:
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    properties = getattr(context, "system_properties", None) or {}
+    return torch.device("cuda", int(properties.get("gpu_id") or 0))
+
+
+def _media_type(header: str | None, name: str) -> str:
+    """The lower-cased type of a header value; a charset other than UTF-8 is refused."""
+    media_type, *parameters = (header or "").split(";")
+    for parameter in parameters:
+        key, _, value = parameter.partition("=")
+        if key.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise UnsupportedMediaType(f"{name} {header!r}: only the UTF-8 charset is supported")
+    return media_type.strip().lower()
+
+
+def _text(input_data: str | bytes) -> str:
+    if isinstance(input_data, str):
+        return input_data
+    try:
+        return bytes(input_data).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadRequest(f"the body is not valid UTF-8 (byte {e.start} of {len(input_data)})") from e
+
+
+def _json_value(text: str, where: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as e:
+        raise BadRequest(f"{where} is not valid JSON: {e}") from e
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _decode_json(text: str) -> list[tuple[int, Any]]:
+    body = _json_value(text, "the body")
+    if not isinstance(body, dict):
+        raise BadRequest('the body must be a JSON object: {"instances": [...]} or a single creative')
+    if "instances" not in body:
+        return [(0, body)]
+    if set(body) != {"instances"} or not isinstance(body["instances"], list):
+        raise BadRequest('the body must be {"instances": [creative, ...]} with no other keys')
+    return list(enumerate(body["instances"]))
+
+
+def _decode_jsonlines(text: str) -> list[tuple[int, Any]]:
+    """One creative per line; blank lines are skipped, and an instance's index is its 0-based line number."""
+    return [
+        (number, _json_value(line, f"line {number + 1}"))
+        for number, line in enumerate(text.split("\n"))
+        if line.strip()
+    ]
+
+
+def _encode_json(prediction: list[Prediction]) -> str:
+    return json.dumps({"predictions": prediction}, separators=(",", ":"))
+
+
+def _encode_jsonlines(prediction: list[Prediction]) -> str:
+    return "".join(json.dumps(p, separators=(",", ":")) + "\n" for p in prediction)
+
+
+_DECODERS: dict[str, Callable[[str], list[tuple[int, Any]]]] = {JSON: _decode_json, JSONLINES: _decode_jsonlines}
+_ENCODERS: dict[str, Callable[[list[Prediction]], str]] = {JSON: _encode_json, JSONLINES: _encode_jsonlines}

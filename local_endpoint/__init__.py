@@ -1,0 +1,1 @@
+"""A local SageMaker endpoint for the creative-scoring models."""

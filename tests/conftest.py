@@ -1,0 +1,54 @@
+"""Shared fixtures: the committed archives, extracted and loaded the way SageMaker does."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_endpoint.handler_chain import HandlerChain, import_handler
+from training.archive import safe_extract
+from training.build import read_manifest
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "model_artifacts"
+SAMPLES = ROOT / "inference" / "samples"
+MANIFEST = read_manifest(ARTIFACTS)
+MODEL_NAMES = [entry["name"] for entry in MANIFEST]
+
+
+@dataclass(frozen=True)
+class LoadedArchive:
+    entry: dict[str, Any]
+    model_dir: Path
+    chain: HandlerChain
+    model: Any
+
+
+@pytest.fixture(scope="session")
+def loaded_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, LoadedArchive]:
+    """Every committed archive, extracted to ``<tmp>/<name>/model`` and loaded through its own ``code/``."""
+    root = tmp_path_factory.mktemp("opt-ml-models")
+    loaded = {}
+    for entry in MANIFEST:
+        model_dir = safe_extract(ARTIFACTS / entry["archive"], root / entry["name"] / "model")
+        chain = HandlerChain(import_handler(model_dir / "code"))
+        loaded[entry["name"]] = LoadedArchive(entry, model_dir, chain, chain.load(model_dir))
+    return loaded
+
+
+@pytest.fixture
+def creative() -> dict[str, Any]:
+    """A valid creative, fresh for each test to mutate."""
+    instances: list[dict[str, Any]] = json.loads((SAMPLES / "creatives.json").read_text())["instances"]
+    return copy.deepcopy(instances[0])
+
+
+@pytest.fixture
+def creatives() -> list[dict[str, Any]]:
+    instances: list[dict[str, Any]] = json.loads((SAMPLES / "creatives.json").read_text())["instances"]
+    return instances

@@ -1,0 +1,45 @@
+"""Score the sample creatives on every archive, extracted and loaded the way SageMaker does."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from local_endpoint.handler_chain import HandlerChain, import_handler
+from training.archive import safe_extract
+from training.build import read_manifest
+
+CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines"}
+
+
+def score_samples(artifacts_dir: Path, samples_dir: Path, workdir: Path) -> int:
+    """Print one line per (model, sample creative); return 1 if any request failed, else 0."""
+    models = read_manifest(artifacts_dir)
+    if not models:
+        print(f"no models in {artifacts_dir}: run `python -m training build` first")
+        return 1
+    samples = sorted(p for p in samples_dir.iterdir() if p.suffix in CONTENT_TYPES)
+    failed = False
+    print(f"{'model':<27} {'version':<8} {'sample':<16} {'creative_id':<14} score")
+    for entry in models:
+        model_dir = safe_extract(artifacts_dir / entry["archive"], workdir / entry["name"] / "model")
+        chain = HandlerChain(import_handler(model_dir / "code"))
+        started = time.perf_counter()
+        model = chain.load(model_dir)
+        print(f"# {entry['name']}: model_fn took {(time.perf_counter() - started) * 1000:.0f} ms")
+        for sample in samples:
+            response = chain.invoke(model, sample.read_bytes(), CONTENT_TYPES[sample.suffix], "application/json")
+            if response.status != 200:
+                print(
+                    f"{entry['name']:<27} {entry['version']:<8} {sample.name:<16} HTTP {response.status}: "
+                    f"{response.body.decode()}"
+                )
+                failed = failed or response.status >= 500
+                continue
+            for p in json.loads(response.body)["predictions"]:
+                print(
+                    f"{p['model']:<27} {p['model_version']:<8} {sample.name:<16} {p['creative_id']:<14} "
+                    f"{p['score']:.4f}"
+                )
+    return 1 if failed else 0
