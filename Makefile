@@ -2,14 +2,22 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The jsii runtime under the CDK prints an end-of-life banner for Node 20; synth works and tests pass.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+ENVIRONMENTS := dev prod
 
-.PHONY: install local models lint typecheck unit test bench clean
+.PHONY: install local models lint typecheck unit synth test bench clean
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed node_modules/.installed
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 local: install  ## score the sample creatives on every reference model, through the full handler chain
@@ -28,10 +36,17 @@ typecheck: install
 unit: install
 	$(BIN)/pytest
 
-test: lint typecheck unit
+synth: install  ## npx cdk synth of every environment (cdk-nag runs inside), then cfn-lint on the templates
+	@for env in $(ENVIRONMENTS); do \
+		echo "cdk synth -c env=$$env"; \
+		npx cdk synth --quiet -c env=$$env -o cdk.out/$$env || exit 1; \
+	done
+	$(BIN)/cfn-lint -- cdk.out/*/*.template.json
+
+test: lint typecheck synth unit
 
 bench: install  ## handler-chain throughput and latency next to the raw forward pass (JSON on stdout)
 	$(BIN)/python -m bench.handler_chain
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .mypy_cache .pytest_cache .ruff_cache

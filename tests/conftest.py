@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import safe_extract
-from training.build import read_manifest
+from training.archive import read_manifest, safe_extract
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "model_artifacts"

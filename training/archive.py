@@ -11,13 +11,16 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 import tarfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from training import INFERENCE_DIR
 
 CODE_FILES = ("inference.py", "creative_schema.py", "creative_scorers.py", "requirements.txt")
+MANIFEST = "manifest.json"
 ARCHIVE_MTIME = 946_684_800  # 2000-01-01T00:00:00Z: fixed, so rebuilding gives the same bytes
 
 
@@ -100,3 +103,11 @@ def _checked(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
         if not (member.isfile() or member.isdir()):
             raise UnsafeArchive(f"{archive}: member {member.name!r} is a link or special file; only files are allowed")
     return members
+
+
+def read_manifest(artifacts_dir: Path) -> list[dict[str, Any]]:
+    path = artifacts_dir / MANIFEST
+    if not path.exists():
+        return []
+    models: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["models"]
+    return models

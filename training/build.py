@@ -10,11 +10,10 @@ import torch
 from safetensors.torch import save
 
 from creative_scorers import CONFIG_FILE, WEIGHTS_FILE
-from training.archive import code_files, digest, write_archive
+from training.archive import MANIFEST, code_files, digest, read_manifest, write_archive
 from training.dataset import DATASET_VERSION
 from training.train import REFERENCE_MODELS, ModelSpec, Progress, Splits, TrainedModel, evaluate, splits, train
 
-MANIFEST = "manifest.json"
 MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
 BUILD_THREADS = 2
 
@@ -70,11 +69,3 @@ def _build_one(spec: ModelSpec, data: Splits, artifacts_dir: Path, progress: Pro
 def model_files(model: TrainedModel) -> dict[str, bytes]:
     weights = {name: tensor.contiguous() for name, tensor in model.net.state_dict().items()}
     return {CONFIG_FILE: model.config.to_json().encode(), WEIGHTS_FILE: save(weights)}
-
-
-def read_manifest(artifacts_dir: Path) -> list[dict[str, Any]]:
-    path = artifacts_dir / MANIFEST
-    if not path.exists():
-        return []
-    models: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["models"]
-    return models

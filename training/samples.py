@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import safe_extract
-from training.build import read_manifest
+from training.archive import read_manifest, safe_extract
 
 CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines"}
 

@@ -1,0 +1,190 @@
+"""Alarms of one endpoint, each with a description and an SNS action; the critical ones drive rollbacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_sns as sns
+from constructs import Construct
+
+from stacks.components.metrics import Target, component_metric, instance_metric, invocation_metric, microseconds
+from stacks.config import INFERENCE_COMPONENTS, MULTI_MODEL, EndpointConfig
+from stacks.naming import alarm_name
+
+CRITICAL, WARNING = "critical", "warning"
+ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+BELOW = cw.ComparisonOperator.LESS_THAN_THRESHOLD
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    subject: str
+    label: str
+    metric: cw.IMetric
+    threshold: float
+    severity: str
+    description: str
+    comparison: cw.ComparisonOperator = ABOVE
+
+
+def component_name(endpoint_name: str, model_name: str) -> str:
+    return f"{endpoint_name}-{model_name}"[:63].rstrip("-")
+
+
+def targets(endpoint: EndpointConfig) -> list[Target]:
+    if endpoint.hosting == INFERENCE_COMPONENTS:
+        return [Target(endpoint.name, component_name(endpoint.name, m.name)) for m in endpoint.models]
+    return [Target(endpoint.name)]
+
+
+def alarm_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+    """Every alarm of the endpoint: invocation alarms per target, instance alarms, multi-model cache alarms."""
+    limits = endpoint.alarms
+    specs = []
+    for target in targets(endpoint):
+        specs += [
+            AlarmSpec(
+                target.label,
+                "ModelLatencyP99",
+                invocation_metric(target, "ModelLatency", "p99"),
+                microseconds(limits.model_latency_p99_ms),
+                CRITICAL,
+                f"p99 model latency over {limits.model_latency_p99_ms:g} ms",
+            ),
+            AlarmSpec(
+                target.label,
+                "OverheadLatencyP99",
+                invocation_metric(target, "OverheadLatency", "p99"),
+                microseconds(limits.overhead_latency_p99_ms),
+                WARNING,
+                f"p99 SageMaker overhead latency over {limits.overhead_latency_p99_ms:g} ms",
+            ),
+            AlarmSpec(
+                target.label,
+                "Invocation5XXErrors",
+                invocation_metric(target, "Invocation5XXErrors", "Sum"),
+                limits.errors_5xx_per_minute,
+                CRITICAL,
+                f"more than {limits.errors_5xx_per_minute} server errors per minute",
+            ),
+            AlarmSpec(
+                target.label,
+                "Invocation4XXErrorRate",
+                invocation_metric(target, "Invocation4XXErrors", "Average"),
+                limits.errors_4xx_rate,
+                CRITICAL,
+                f"more than {limits.errors_4xx_rate:.1%} of requests rejected as client errors",
+            ),
+        ]
+    return specs + _instance_specs(endpoint) + _multi_model_specs(endpoint)
+
+
+def _instance_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+    name, limits, instance = endpoint.name, endpoint.alarms, endpoint.instance
+    specs = [
+        AlarmSpec(
+            name,
+            "CPUUtilization",
+            instance_metric(name, "CPUUtilization"),
+            limits.cpu_percent * instance.vcpus,
+            WARNING,
+            f"CPU over {limits.cpu_percent}% of {instance.vcpus} vCPUs (the metric is 0-100 x vCPUs)",
+        ),
+        AlarmSpec(
+            name,
+            "DiskUtilization",
+            instance_metric(name, "DiskUtilization"),
+            limits.disk_percent,
+            WARNING,
+            f"disk over {limits.disk_percent}%",
+        ),
+    ]
+    if instance.is_gpu:
+        specs += [
+            AlarmSpec(
+                name,
+                "GPUUtilization",
+                instance_metric(name, "GPUUtilization"),
+                limits.gpu_percent * instance.gpus,
+                WARNING,
+                f"GPU over {limits.gpu_percent}% of {instance.gpus} GPU(s) (the metric is 0-100 x GPUs)",
+            ),
+            AlarmSpec(
+                name,
+                "GPUMemoryUtilization",
+                instance_metric(name, "GPUMemoryUtilization"),
+                limits.gpu_memory_percent * instance.gpus,
+                WARNING,
+                f"GPU memory over {limits.gpu_memory_percent}% of {instance.gpus} GPU(s)",
+            ),
+        ]
+    if endpoint.hosting == INFERENCE_COMPONENTS and instance.is_gpu:
+        specs += [
+            AlarmSpec(
+                t.label,
+                "GPUUtilizationNormalized",
+                component_metric(str(t.component_name), "GPUUtilizationNormalized"),
+                limits.gpu_percent,
+                WARNING,
+                f"GPU over {limits.gpu_percent}% of what this inference component reserves",
+            )
+            for t in targets(endpoint)
+        ]
+    return specs
+
+
+def _multi_model_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+    if endpoint.hosting != MULTI_MODEL:
+        return []
+    target, limits = Target(endpoint.name), endpoint.alarms
+    return [
+        AlarmSpec(
+            endpoint.name,
+            "ModelLoadingWaitTimeP99",
+            invocation_metric(target, "ModelLoadingWaitTime", "p99"),
+            microseconds(limits.model_loading_wait_p99_ms),
+            WARNING,
+            f"p99 wait for a model to download and load over {limits.model_loading_wait_p99_ms:g} ms",
+        ),
+        AlarmSpec(
+            endpoint.name,
+            "ModelCacheHitRate",
+            invocation_metric(target, "ModelCacheHit", "Average"),
+            limits.cache_hit_rate_min,
+            WARNING,
+            f"model cache hit rate under {limits.cache_hit_rate_min:.0%}: models are evicted and reloaded",
+            BELOW,
+        ),
+    ]
+
+
+class EndpointAlarms(Construct):
+    """Creates the alarms of ``alarm_specs``; ``rollback_alarm_names`` lists those a deployment rolls back on."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint: EndpointConfig, topic: sns.ITopic) -> None:
+        super().__init__(scope, construct_id)
+        self.alarms: list[cw.Alarm] = []
+        self.rollback_alarm_names: list[str] = []
+        action = cw_actions.SnsAction(topic)
+        for spec in alarm_specs(endpoint):
+            name = alarm_name(spec.subject, spec.label, spec.severity)
+            alarm = cw.Alarm(
+                self,
+                f"{spec.subject}{spec.label}",
+                alarm_name=name,
+                alarm_description=f"{endpoint.name}: {spec.description}.",
+                metric=spec.metric,
+                threshold=spec.threshold,
+                comparison_operator=spec.comparison,
+                evaluation_periods=endpoint.alarms.evaluation_minutes,
+                datapoints_to_alarm=endpoint.alarms.evaluation_minutes,
+                # An idle endpoint publishes no invocation metrics; silence is not an incident.
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+            )
+            alarm.add_alarm_action(action)
+            alarm.add_ok_action(action)
+            self.alarms.append(alarm)
+            if spec.severity == CRITICAL:
+                self.rollback_alarm_names.append(name)

@@ -1,0 +1,217 @@
+"""The two real-time hosting modes, each a construct exposing ``endpoint`` and ``endpoint_name``.
+
+Model and EndpointConfig are left unnamed: every property of both is create-only, so CloudFormation must be
+free to replace them. The Endpoint is named: its name is the client contract, and only a change of name
+would recreate it; a new EndpointConfig updates it in place.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sm
+from constructs import Construct
+
+from stacks import defaults
+from stacks.components.alarms import component_name
+from stacks.components.model_store import ModelStore
+from stacks.config import BLUE_GREEN, EndpointConfig
+
+
+def container_environment(store: ModelStore, *, multi_model: bool) -> dict[str, str]:
+    environment = {
+        "SAGEMAKER_PROGRAM": "inference.py",
+        "SAGEMAKER_CONTAINER_LOG_LEVEL": "20",
+        # The toolkit reads the code from code/ inside each archive; the digest names the version it is.
+        "CREATIVE_SCORING_CODE_DIGEST": store.code.asset_hash,
+    }
+    if not multi_model:
+        environment["SAGEMAKER_SUBMIT_DIRECTORY"] = "/opt/ml/model/code"
+    return environment
+
+
+def deployment_config(endpoint: EndpointConfig, alarm_names: list[str]) -> sm.CfnEndpoint.DeploymentConfigProperty:
+    rollout = endpoint.rollout
+    rollback = sm.CfnEndpoint.AutoRollbackConfigProperty(
+        alarms=[sm.CfnEndpoint.AlarmProperty(alarm_name=name) for name in alarm_names]
+    )
+    if rollout.strategy == BLUE_GREEN:
+        return sm.CfnEndpoint.DeploymentConfigProperty(
+            auto_rollback_configuration=rollback if rollout.auto_rollback else None,
+            blue_green_update_policy=sm.CfnEndpoint.BlueGreenUpdatePolicyProperty(
+                traffic_routing_configuration=sm.CfnEndpoint.TrafficRoutingConfigProperty(
+                    type="CANARY",
+                    canary_size=sm.CfnEndpoint.CapacitySizeProperty(
+                        type="CAPACITY_PERCENT", value=rollout.canary_percent
+                    ),
+                    wait_interval_in_seconds=rollout.wait_s,
+                ),
+                termination_wait_in_seconds=rollout.wait_s,
+                maximum_execution_timeout_in_seconds=4 * rollout.wait_s + 1800,
+            ),
+        )
+    return sm.CfnEndpoint.DeploymentConfigProperty(
+        auto_rollback_configuration=rollback if rollout.auto_rollback else None,
+        rolling_update_policy=sm.CfnEndpoint.RollingUpdatePolicyProperty(
+            maximum_batch_size=sm.CfnEndpoint.CapacitySizeProperty(
+                type="CAPACITY_PERCENT", value=rollout.batch_percent
+            ),
+            wait_interval_in_seconds=rollout.wait_s,
+            maximum_execution_timeout_in_seconds=4 * rollout.wait_s + 3600,
+        ),
+    )
+
+
+def _endpoint(
+    scope: Construct, endpoint: EndpointConfig, config: sm.CfnEndpointConfig, alarms: list[str]
+) -> sm.CfnEndpoint:
+    return sm.CfnEndpoint(
+        scope,
+        "Endpoint",
+        endpoint_name=endpoint.name,
+        endpoint_config_name=config.attr_endpoint_config_name,
+        deployment_config=deployment_config(endpoint, alarms),
+        # Keep the instance count autoscaling chose when a new EndpointConfig is rolled out.
+        retain_all_variant_properties=True,
+    )
+
+
+class MultiModelEndpoint(Construct):
+    """CPU (or Triton GPU) multi-model endpoint: ``TargetModel`` picks an archive under the model prefix."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: EndpointConfig,
+        role: iam.IRole,
+        store: ModelStore,
+        rollback_alarm_names: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.model = sm.CfnModel(
+            self,
+            "Model",
+            execution_role_arn=role.role_arn,
+            primary_container=sm.CfnModel.ContainerDefinitionProperty(
+                image=endpoint.image,
+                mode="MultiModel",
+                model_data_url=store.model_data_prefix,
+                multi_model_config=sm.CfnModel.MultiModelConfigProperty(
+                    model_cache_setting="Enabled" if endpoint.model_cache else "Disabled"
+                ),
+                environment=container_environment(store, multi_model=True),
+            ),
+        )
+        # The archives and the role's policy must exist before SageMaker creates the model and loads from S3.
+        self.model.node.add_dependency(store.deployment, role)
+        self.config = sm.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
+            production_variants=[_variant(endpoint, model_name=self.model.attr_model_name)],
+        )
+        self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
+        self.endpoint_name = endpoint.name
+
+
+class InferenceComponentEndpoint(Construct):
+    """GPU endpoint hosting each model as an inference component, invoked with ``InferenceComponentName``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: EndpointConfig,
+        role: iam.IRole,
+        store: ModelStore,
+        rollback_alarm_names: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.config = sm.CfnEndpointConfig(
+            self,
+            "Config",
+            execution_role_arn=role.role_arn,
+            kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
+            production_variants=[_variant(endpoint, model_name=None)],
+        )
+        self.config.node.add_dependency(role)
+        self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
+        self.endpoint_name = endpoint.name
+        self.components: dict[str, sm.CfnInferenceComponent] = {}
+        for model in endpoint.models:
+            cfn_model = sm.CfnModel(
+                self,
+                f"{model.name}Model",
+                execution_role_arn=role.role_arn,
+                primary_container=sm.CfnModel.ContainerDefinitionProperty(
+                    image=endpoint.image,
+                    mode="SingleModel",
+                    model_data_url=store.archive_url(model.name),
+                    environment=container_environment(store, multi_model=False),
+                ),
+            )
+            cfn_model.node.add_dependency(store.deployment, role)
+            name = component_name(endpoint.name, model.name)
+            self.components[name] = sm.CfnInferenceComponent(
+                self,
+                f"{model.name}Component",
+                inference_component_name=name,
+                endpoint_name=self.endpoint.attr_endpoint_name,
+                variant_name=defaults.VARIANT_NAME,
+                specification=sm.CfnInferenceComponent.InferenceComponentSpecificationProperty(
+                    model_name=cfn_model.attr_model_name,
+                    compute_resource_requirements=sm.CfnInferenceComponent.InferenceComponentComputeResourceRequirementsProperty(
+                        number_of_accelerator_devices_required=model.accelerators or None,
+                        number_of_cpu_cores_required=model.cpu_cores,
+                        min_memory_required_in_mb=model.memory_mb,
+                    ),
+                ),
+                runtime_config=sm.CfnInferenceComponent.InferenceComponentRuntimeConfigProperty(
+                    copy_count=model.copies
+                ),
+                deployment_config=_component_rollout(endpoint, rollback_alarm_names),
+            )
+
+
+def _component_rollout(
+    endpoint: EndpointConfig, alarm_names: list[str]
+) -> sm.CfnInferenceComponent.InferenceComponentDeploymentConfigProperty:
+    ic = sm.CfnInferenceComponent
+    return ic.InferenceComponentDeploymentConfigProperty(
+        rolling_update_policy=ic.InferenceComponentRollingUpdatePolicyProperty(
+            maximum_batch_size=ic.InferenceComponentCapacitySizeProperty(type="COPY_COUNT", value=1),
+            wait_interval_in_seconds=endpoint.rollout.wait_s,
+            maximum_execution_timeout_in_seconds=4 * endpoint.rollout.wait_s + 3600,
+        ),
+        auto_rollback_configuration=ic.AutoRollbackConfigurationProperty(
+            alarms=[ic.AlarmProperty(alarm_name=name) for name in alarm_names]
+        )
+        if endpoint.rollout.auto_rollback
+        else None,
+    )
+
+
+def _variant(endpoint: EndpointConfig, *, model_name: str | None) -> sm.CfnEndpointConfig.ProductionVariantProperty:
+    scaling = endpoint.scaling
+    return sm.CfnEndpointConfig.ProductionVariantProperty(
+        variant_name=defaults.VARIANT_NAME,
+        model_name=model_name,
+        instance_type=endpoint.instance_type,
+        initial_instance_count=endpoint.instance_count,
+        initial_variant_weight=1.0 if model_name else None,
+        volume_size_in_gb=endpoint.volume_size_gb,
+        model_data_download_timeout_in_seconds=defaults.MODEL_DOWNLOAD_TIMEOUT_S if model_name else None,
+        container_startup_health_check_timeout_in_seconds=defaults.STARTUP_HEALTH_CHECK_TIMEOUT_S
+        if model_name
+        else None,
+        managed_instance_scaling=None
+        if model_name
+        else sm.CfnEndpointConfig.ManagedInstanceScalingProperty(
+            status="ENABLED", min_instance_count=scaling.min_instances, max_instance_count=scaling.max_instances
+        ),
+        routing_config=None
+        if model_name
+        else sm.CfnEndpointConfig.RoutingConfigProperty(routing_strategy="LEAST_OUTSTANDING_REQUESTS"),
+    )

@@ -1,0 +1,320 @@
+"""The deployment configuration: cdk.json context parsed once into frozen, validated objects.
+
+Every error names the key (as a path such as ``environments.prod.endpoints[0].instance_type``), the value,
+and what is allowed, and stops synth before CloudFormation or SageMaker would reject the deployment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from stacks import defaults
+from stacks.defaults import INSTANCE_TYPES, InstanceType
+
+MULTI_MODEL = "multi-model"
+INFERENCE_COMPONENTS = "inference-components"
+HOSTING_MODES = (MULTI_MODEL, INFERENCE_COMPONENTS)
+BLUE_GREEN = "blue-green"
+ROLLING = "rolling"
+ROLLOUT_STRATEGIES = (BLUE_GREEN, ROLLING)
+
+_ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value that would not deploy; the message names the key, the value and the fix."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scaling:
+    min_instances: int
+    max_instances: int
+    invocations_per_instance: int
+    gpu_utilization_percent: int
+    scale_in_cooldown_s: int
+    scale_out_cooldown_s: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlarmThresholds:
+    """Alarm thresholds in the units people think in; metrics.py converts (latencies are µs in CloudWatch)."""
+
+    model_latency_p99_ms: float
+    overhead_latency_p99_ms: float
+    errors_5xx_per_minute: int
+    errors_4xx_rate: float
+    cpu_percent: int
+    gpu_percent: int
+    gpu_memory_percent: int
+    disk_percent: int
+    model_loading_wait_p99_ms: float
+    cache_hit_rate_min: float
+    evaluation_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rollout:
+    strategy: str
+    canary_percent: int
+    batch_percent: int
+    wait_s: int
+    auto_rollback: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ComponentModel:
+    """One model hosted as an inference component, with the resources each copy reserves."""
+
+    name: str
+    copies: int
+    accelerators: int
+    cpu_cores: float
+    memory_mb: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointConfig:
+    name: str
+    hosting: str
+    instance_type: str
+    instance: InstanceType
+    instance_count: int
+    image: str
+    model_cache: bool
+    models: tuple[ComponentModel, ...]
+    volume_size_gb: int | None
+    encrypt_volume: bool
+    scaling: Scaling
+    alarms: AlarmThresholds
+    rollout: Rollout
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None
+    region: str
+    alarm_email: str | None
+    endpoints: tuple[EndpointConfig, ...]
+
+    @property
+    def stack_name(self) -> str:
+        return f"CreativeScoring-{self.name}"
+
+
+class _Node:
+    """A mapping read from cdk.json that knows its own key path, for error messages."""
+
+    def __init__(self, value: Any, path: str) -> None:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{path}: expected an object, got {value!r}")
+        self.value, self.path = value, path
+
+    def key(self, name: str) -> str:
+        return f"{self.path}.{name}" if self.path else name
+
+    def fail(self, name: str, value: Any, allowed: str) -> ConfigError:
+        return ConfigError(f"{self.key(name)}: {value!r} is not allowed; expected {allowed}")
+
+    def child(self, name: str, default: Any = None) -> _Node:
+        return _Node(self.value.get(name, default if default is not None else {}), self.key(name))
+
+    def get(self, name: str, kind: type[T], default: T | None = None) -> T:
+        if name not in self.value:
+            if default is None:
+                raise ConfigError(f"{self.key(name)}: required key is missing")
+            return default
+        value = self.value[name]
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise self.fail(name, value, f"a {kind.__name__}")
+        return value
+
+    def number(self, name: str, kind: type[T], default: T, low: float, high: float) -> T:
+        value = self.get(name, kind, default)
+        if not low <= value <= high:  # type: ignore[operator]
+            raise self.fail(name, value, f"a value between {low:g} and {high:g}")
+        return value
+
+    def choice(self, name: str, allowed: Collection[str], default: str | None = None) -> str:
+        value = self.get(name, str, default)
+        if value not in allowed:
+            raise self.fail(name, value, f"one of {sorted(allowed)}")
+        return value
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        return None if self.value.get(name) is None else parse(name)
+
+    def matching(self, name: str, pattern: re.Pattern[str], form: str, default: str | None = None) -> str:
+        value = self.get(name, str, default)
+        if not pattern.match(value):
+            raise self.fail(name, value, form)
+        return value
+
+
+def parse_environments(context: Any, known_models: Collection[str]) -> dict[str, EnvironmentConfig]:
+    """Parse the ``creative-scoring`` context block into one config per environment."""
+    root = _Node(context, "creative-scoring")
+    environments = root.child("environments")
+    if not environments.value:
+        raise ConfigError("creative-scoring.environments: declare at least one environment (e.g. dev, prod)")
+    parsed = {name: _environment(environments.child(name), name, known_models) for name in environments.value}
+    names = [e.name for env in parsed.values() for e in env.endpoints]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"creative-scoring.environments: endpoint names {duplicates} are used twice; names are global"
+        )
+    return parsed
+
+
+def _environment(node: _Node, name: str, known_models: Collection[str]) -> EnvironmentConfig:
+    region = node.matching("region", _REGION, "an AWS region such as 'us-east-1'")
+    endpoints = node.value.get("endpoints")
+    if not isinstance(endpoints, list) or not endpoints:
+        raise node.fail("endpoints", endpoints, "a non-empty list of endpoints")
+    return EnvironmentConfig(
+        name=name,
+        account=node.optional("account", lambda k: node.matching(k, _ACCOUNT, "a 12-digit account id or null")),
+        region=region,
+        alarm_email=node.optional("alarm_email", lambda k: node.matching(k, _EMAIL, "an e-mail address or null")),
+        endpoints=tuple(
+            _endpoint(_Node(e, f"{node.key('endpoints')}[{i}]"), region, known_models) for i, e in enumerate(endpoints)
+        ),
+    )
+
+
+def _endpoint(node: _Node, region: str, known_models: Collection[str]) -> EndpointConfig:
+    instance_type = node.choice("instance_type", INSTANCE_TYPES)
+    instance = INSTANCE_TYPES[instance_type]
+    hosting = node.choice("hosting", HOSTING_MODES)
+    default_count = 1
+    endpoint = EndpointConfig(
+        name=node.matching("name", _ENDPOINT_NAME, "1-63 letters, digits and single hyphens"),
+        hosting=hosting,
+        instance_type=instance_type,
+        instance=instance,
+        instance_count=node.number("instance_count", int, default_count, 1, 100),
+        image=node.get("image", str, defaults.pytorch_image(region, gpu=instance.is_gpu)),
+        model_cache=node.choice("model_cache", ("Enabled", "Disabled"), "Enabled") == "Enabled",
+        models=tuple(_component_models(node, known_models)) if hosting == INFERENCE_COMPONENTS else (),
+        volume_size_gb=node.optional("volume_size_gb", lambda k: node.number(k, int, 30, 1, 512)),
+        encrypt_volume=node.get("encrypt_volume", bool, not instance.local_nvme),
+        scaling=_scaling(node.child("scaling")),
+        alarms=_alarms(node.child("alarms")),
+        rollout=_rollout(node.child("rollout")),
+    )
+    _check_combination(node, endpoint)
+    return endpoint
+
+
+def _component_models(node: _Node, known_models: Collection[str]) -> list[ComponentModel]:
+    models = node.value.get("models")
+    if not isinstance(models, list) or not models:
+        raise node.fail("models", models, "a non-empty list of models for inference-components hosting")
+    parsed = []
+    for i, raw in enumerate(models):
+        model = _Node(raw, f"{node.key('models')}[{i}]")
+        parsed.append(
+            ComponentModel(
+                name=model.choice("name", known_models),
+                copies=model.number("copies", int, 1, 1, 100),
+                accelerators=model.number("accelerators", int, 1, 0, 8),
+                cpu_cores=model.number("cpu_cores", float, 1.0, 0.25, 192.0),
+                memory_mb=model.number("memory_mb", int, 2048, 128, 1_000_000),
+            )
+        )
+    return parsed
+
+
+def _scaling(node: _Node) -> Scaling:
+    scaling = Scaling(
+        min_instances=node.number("min_instances", int, 1, 1, 100),
+        max_instances=node.number("max_instances", int, 2, 1, 100),
+        invocations_per_instance=node.number("invocations_per_instance", int, 600, 1, 1_000_000),
+        gpu_utilization_percent=node.number("gpu_utilization_percent", int, 70, 1, 100),
+        scale_in_cooldown_s=node.number("scale_in_cooldown_s", int, 300, 0, 3600),
+        scale_out_cooldown_s=node.number("scale_out_cooldown_s", int, 60, 0, 3600),
+    )
+    if scaling.min_instances > scaling.max_instances:
+        raise node.fail("max_instances", scaling.max_instances, f"at least min_instances ({scaling.min_instances})")
+    return scaling
+
+
+def _alarms(node: _Node) -> AlarmThresholds:
+    return AlarmThresholds(
+        model_latency_p99_ms=node.number("model_latency_p99_ms", float, 250.0, 1, 60_000),
+        overhead_latency_p99_ms=node.number("overhead_latency_p99_ms", float, 50.0, 1, 60_000),
+        errors_5xx_per_minute=node.number("errors_5xx_per_minute", int, 5, 1, 1_000_000),
+        errors_4xx_rate=node.number("errors_4xx_rate", float, 0.05, 0.0001, 1),
+        cpu_percent=node.number("cpu_percent", int, 80, 1, 100),
+        gpu_percent=node.number("gpu_percent", int, 90, 1, 100),
+        gpu_memory_percent=node.number("gpu_memory_percent", int, 90, 1, 100),
+        disk_percent=node.number("disk_percent", int, 85, 1, 100),
+        model_loading_wait_p99_ms=node.number("model_loading_wait_p99_ms", float, 10_000.0, 1, 360_000),
+        cache_hit_rate_min=node.number("cache_hit_rate_min", float, 0.8, 0, 1),
+        evaluation_minutes=node.number("evaluation_minutes", int, 3, 1, 60),
+    )
+
+
+def _rollout(node: _Node) -> Rollout:
+    return Rollout(
+        strategy=node.choice("strategy", ROLLOUT_STRATEGIES, BLUE_GREEN),
+        canary_percent=node.number("canary_percent", int, 10, 1, 50),
+        batch_percent=node.number("batch_percent", int, 25, 5, 50),
+        wait_s=node.number("wait_s", int, 300, 0, 3600),
+        auto_rollback=node.get("auto_rollback", bool, True),
+    )
+
+
+def _check_combination(node: _Node, endpoint: EndpointConfig) -> None:
+    """Combinations SageMaker would reject at deploy time, refused at synth time with the fix."""
+    instance, key = endpoint.instance, node.key("instance_type")
+    if endpoint.hosting == MULTI_MODEL and instance.is_gpu and defaults.TRITON_REPOSITORY not in endpoint.image:
+        raise ConfigError(
+            f"{key}: multi-model endpoints on GPU instances ({endpoint.instance_type}) accept only NVIDIA Triton "
+            f"images, not {endpoint.image}; use hosting 'inference-components' for GPU, a CPU instance type, "
+            "or a sagemaker-tritonserver image"
+        )
+    if instance.local_nvme and endpoint.volume_size_gb is not None:
+        raise ConfigError(
+            f"{node.key('volume_size_gb')}: {endpoint.instance_type} has local NVMe storage and takes no "
+            "VolumeSizeInGB; remove volume_size_gb"
+        )
+    if instance.local_nvme and endpoint.encrypt_volume:
+        raise ConfigError(
+            f"{node.key('encrypt_volume')}: {endpoint.instance_type} has local NVMe storage (encrypted by the "
+            "hardware) and SageMaker rejects a KmsKeyId for it; set encrypt_volume to false"
+        )
+    if endpoint.instance_type.startswith("ml.t"):
+        raise ConfigError(f"{key}: burstable {endpoint.instance_type} cannot be autoscaled; use ml.c5 or ml.m5")
+    if not endpoint.scaling.min_instances <= endpoint.instance_count <= endpoint.scaling.max_instances:
+        raise ConfigError(
+            f"{node.key('instance_count')}: {endpoint.instance_count} is outside scaling bounds "
+            f"[{endpoint.scaling.min_instances}, {endpoint.scaling.max_instances}]"
+        )
+    _check_capacity(node, endpoint)
+
+
+def _check_capacity(node: _Node, endpoint: EndpointConfig) -> None:
+    instance = endpoint.instance
+    for field, have, need in (
+        ("accelerators", instance.gpus, sum(m.copies * m.accelerators for m in endpoint.models)),
+        ("cpu_cores", instance.vcpus, sum(m.copies * m.cpu_cores for m in endpoint.models)),
+        ("memory_mb", instance.memory_gib * 1024, sum(m.copies * m.memory_mb for m in endpoint.models)),
+    ):
+        if need > have * endpoint.instance_count:
+            raise ConfigError(
+                f"{node.key('models')}: the inference components reserve {need:g} {field} in all, but "
+                f"{endpoint.instance_count} x {endpoint.instance_type} offer {have * endpoint.instance_count:g}; "
+                "raise instance_count, pick a larger instance type, or reserve less per copy"
+            )

@@ -1,0 +1,98 @@
+"""What we deploy unless an environment says otherwise: one file answers "what are the defaults?".
+
+Facts that could not be confirmed against AWS here (image tags, registry accounts outside the common set)
+are overridable per environment in cdk.json; docs/deployment.md lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MODEL_PREFIX = "models"
+VARIANT_NAME = "AllTraffic"
+PROJECT_TAG = "creative-scoring"
+
+# SageMaker PyTorch inference Deep Learning Containers (TorchServe + sagemaker-pytorch-inference-toolkit).
+PYTORCH_REPOSITORY = "pytorch-inference"
+PYTORCH_CPU_TAG = "2.6.0-cpu-py312-ubuntu22.04-sagemaker"
+PYTORCH_GPU_TAG = "2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker"
+DLC_ACCOUNT = "763104351884"
+DLC_ACCOUNT_BY_REGION = {  # aws/deep-learning-containers docs/reference/region_availability.md
+    "af-south-1": "626614931356",
+    "ap-east-1": "871362719292",
+    "ap-east-2": "975050140332",
+    "ap-northeast-3": "364406365360",
+    "ap-south-2": "772153158452",
+    "ap-southeast-3": "907027046896",
+    "ap-southeast-4": "457447274322",
+    "ap-southeast-5": "550225433462",
+    "ap-southeast-7": "590183813437",
+    "ca-west-1": "204538143572",
+    "eu-central-2": "380420809688",
+    "eu-south-1": "692866216735",
+    "eu-south-2": "503227376785",
+    "il-central-1": "780543022126",
+    "me-central-1": "914824155844",
+    "me-south-1": "217643126080",
+    "me-west-1": "124382933778",
+    "mx-central-1": "637423239942",
+}
+TRITON_REPOSITORY = "sagemaker-tritonserver"
+
+SCALING_ROLE_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
+SCALING_ROLE_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+
+# Timeouts SageMaker allows between 60 and 3600 s; small archives need far less than the 600 s others default to.
+MODEL_DOWNLOAD_TIMEOUT_S = 300
+STARTUP_HEALTH_CHECK_TIMEOUT_S = 300
+
+# BucketDeployment handler: sized for up to ~400 MB of archives (they are ~2.5 MB today).
+DEPLOYMENT_MEMORY_MIB = 512
+DEPLOYMENT_STORAGE_MIB = 1024
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    vcpus: int
+    memory_gib: int
+    gpus: int
+    local_nvme: bool
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.gpus > 0
+
+
+# Instance families with local NVMe storage accept neither VolumeSizeInGB nor the endpoint-config KmsKeyId.
+INSTANCE_TYPES = {
+    "ml.t2.medium": InstanceType(2, 4, 0, False),
+    "ml.m5.large": InstanceType(2, 8, 0, False),
+    "ml.m5.xlarge": InstanceType(4, 16, 0, False),
+    "ml.m5.2xlarge": InstanceType(8, 32, 0, False),
+    "ml.m5d.xlarge": InstanceType(4, 16, 0, True),
+    "ml.c5.large": InstanceType(2, 4, 0, False),
+    "ml.c5.xlarge": InstanceType(4, 8, 0, False),
+    "ml.c5.2xlarge": InstanceType(8, 16, 0, False),
+    "ml.c5d.xlarge": InstanceType(4, 8, 0, True),
+    "ml.c6i.xlarge": InstanceType(4, 8, 0, False),
+    "ml.c6i.2xlarge": InstanceType(8, 16, 0, False),
+    "ml.p3.2xlarge": InstanceType(8, 61, 1, False),
+    "ml.g4dn.xlarge": InstanceType(4, 16, 1, True),
+    "ml.g4dn.2xlarge": InstanceType(8, 32, 1, True),
+    "ml.g4dn.12xlarge": InstanceType(48, 192, 4, True),
+    "ml.g5.xlarge": InstanceType(4, 16, 1, True),
+    "ml.g5.2xlarge": InstanceType(8, 32, 1, True),
+    "ml.g5.4xlarge": InstanceType(16, 64, 1, True),
+    "ml.g5.12xlarge": InstanceType(48, 192, 4, True),
+    "ml.g5.48xlarge": InstanceType(192, 768, 8, True),
+    "ml.g6.xlarge": InstanceType(4, 16, 1, True),
+    "ml.g6.2xlarge": InstanceType(8, 32, 1, True),
+    "ml.g6.12xlarge": InstanceType(48, 192, 4, True),
+    "ml.p4d.24xlarge": InstanceType(96, 1152, 8, True),
+}
+
+
+def pytorch_image(region: str, *, gpu: bool) -> str:
+    account = DLC_ACCOUNT_BY_REGION.get(region, DLC_ACCOUNT)
+    tag = PYTORCH_GPU_TAG if gpu else PYTORCH_CPU_TAG
+    return f"{account}.dkr.ecr.{region}.amazonaws.com/{PYTORCH_REPOSITORY}:{tag}"

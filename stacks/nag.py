@@ -1,0 +1,56 @@
+"""cdk-nag 3 acknowledgments: exact finding ids, each placed next to the resource it concerns."""
+
+from __future__ import annotations
+
+from aws_cdk import Acknowledgment, Stack, Token, Validations
+from constructs import IConstruct
+
+
+def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
+    Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def logical_ref(construct: IConstruct) -> str:
+    """How a finding id spells a resource ARN of ``construct``, e.g. ``<ModelStoreBucket1234.Arn>``."""
+    stack = Stack.of(construct)
+    default_child = construct.node.default_child or construct
+    return f"<{stack.resolve(stack.get_logical_id(default_child))}.Arn>"  # type: ignore[arg-type]
+
+
+DEPLOYMENT_HANDLER_PREFIX = "Custom::CDKBucketDeployment"
+
+
+def finding_text(value: str, pseudo_parameter: str) -> str:
+    """How cdk-nag spells a value in a finding id: literal, or ``<AWS::Region>`` for an unresolved one."""
+    return f"<AWS::{pseudo_parameter}>" if Token.is_unresolved(value) else value
+
+
+def acknowledge_deployment_handler(stack: Stack, bucket: IConstruct) -> None:
+    """The BucketDeployment handler is a stack-level singleton that aws-cdk-lib defines and versions.
+
+    Its role is what ``BucketDeployment`` grants: read the CDK asset bucket, write and prune the model bucket.
+    """
+    assets = (
+        "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+        f"{finding_text(stack.account, 'AccountId')}-{finding_text(stack.region, 'Region')}/*"
+    )
+    copy = "The CDK-managed handler copies the archives from the asset bucket into the model bucket"
+    findings = {
+        "AwsSolutions-L1": "aws-cdk-lib pins the runtime of its BucketDeployment handler.",
+        "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]": (
+            "The CDK-managed handler only writes its own logs with the AWS basic execution policy."
+        ),
+        f"AwsSolutions-IAM5[Resource::{assets}]": f"{copy}; asset keys are content hashes.",
+        f"AwsSolutions-IAM5[Resource::{logical_ref(bucket)}/*]": f"{copy} and prunes stale archives.",
+        **{
+            f"AwsSolutions-IAM5[Action::{action}]": f"{copy}: read, list, write and delete on those two buckets only."
+            for action in ("s3:GetObject*", "s3:GetBucket*", "s3:List*", "s3:DeleteObject*", "s3:Abort*")
+        },
+        **{
+            f"AwsSolutions-IAM5[Action::{action}]": "Encrypting archives with the model bucket's key, that key only."
+            for action in ("kms:ReEncrypt*", "kms:GenerateDataKey*")
+        },
+    }
+    for handler in (c for c in stack.node.children if c.node.id.startswith(DEPLOYMENT_HANDLER_PREFIX)):
+        for finding, reason in findings.items():
+            acknowledge(handler, finding, reason)

@@ -1,0 +1,16 @@
+"""The only place alarm and dashboard names are composed (alarm names are referenced by rollbacks)."""
+
+from __future__ import annotations
+
+
+def alarm_name(subject: str, metric: str, severity: str) -> str:
+    return f"{subject}-{metric}-{severity}"
+
+
+def output_id(endpoint_name: str, what: str) -> str:
+    """A stack output id such as ``CreativeScoringDevEndpointName``, stable for scripts that read outputs."""
+    return "".join(part.capitalize() for part in endpoint_name.split("-")) + what
+
+
+def dashboard_name(endpoint_name: str) -> str:
+    return f"{endpoint_name}-serving"
