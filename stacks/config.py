@@ -35,6 +35,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class Scaling:
+    enabled: bool
     min_instances: int
     max_instances: int
     invocations_per_instance: int
@@ -238,6 +239,7 @@ def _component_models(node: _Node, known_models: Collection[str]) -> list[Compon
 
 def _scaling(node: _Node) -> Scaling:
     scaling = Scaling(
+        enabled=node.get("enabled", bool, True),
         min_instances=node.number("min_instances", int, 1, 1, 100),
         max_instances=node.number("max_instances", int, 2, 1, 100),
         invocations_per_instance=node.number("invocations_per_instance", int, 600, 1, 1_000_000),

@@ -31,7 +31,7 @@ def acknowledge_deployment_handler(stack: Stack, bucket: IConstruct) -> None:
     Its role is what ``BucketDeployment`` grants: read the CDK asset bucket, write and prune the model bucket.
     """
     assets = (
-        "arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-"
+        f"arn:{finding_text(stack.partition, 'Partition')}:s3:::cdk-hnb659fds-assets-"
         f"{finding_text(stack.account, 'AccountId')}-{finding_text(stack.region, 'Region')}/*"
     )
     copy = "The CDK-managed handler copies the archives from the asset bucket into the model bucket"

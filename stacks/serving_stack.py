@@ -60,18 +60,25 @@ class ServingStack(Stack):
         )
         # Rollbacks name the alarms, so they must exist before the first deployment that could roll back.
         served.endpoint.node.add_dependency(alarms)
-        if isinstance(served, MultiModelEndpoint):
-            VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
-        else:
-            for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
-                ComponentAutoscaling(
-                    scope,
-                    f"{model.name}Autoscaling",
-                    endpoint=endpoint,
-                    component_name=name,
-                    copies=model.copies,
-                    depends_on=component,
-                )
+        if endpoint.scaling.enabled:  # disabled on purpose for an instance-type change (docs/deployment.md)
+            _autoscale(scope, endpoint, served)
         EndpointDashboard(scope, "Dashboard", endpoint_name=endpoint.name, alarms=alarms.alarms)
         CfnOutput(self, output_id(endpoint.name, "EndpointName"), value=served.endpoint.attr_endpoint_name)
         return served
+
+
+def _autoscale(
+    scope: Construct, endpoint: EndpointConfig, served: MultiModelEndpoint | InferenceComponentEndpoint
+) -> None:
+    if isinstance(served, MultiModelEndpoint):
+        VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
+        return
+    for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
+        ComponentAutoscaling(
+            scope,
+            f"{model.name}Autoscaling",
+            endpoint=endpoint,
+            component_name=name,
+            copies=model.copies,
+            depends_on=component,
+        )

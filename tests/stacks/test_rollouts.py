@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Template
@@ -65,3 +66,15 @@ def test_adding_an_archive_changes_only_s3_objects_on_a_multi_model_endpoint(
     changes = plan(templates["dev"].to_json(), after.to_json())
     deployments = _logical_ids(after, "Custom::CDKBucketDeployment")
     assert changes == {"replace": set(), "update": deployments, "add": set(), "remove": set()}
+
+
+def test_disabling_scaling_deregisters_only_the_scaling_resources(
+    context: dict[str, Any], templates: dict[str, Template]
+) -> None:
+    context["creative-scoring"]["environments"]["dev"]["endpoints"][0]["scaling"]["enabled"] = False
+    after = synth_templates(context)["dev"]
+    changes = plan(templates["dev"].to_json(), after.to_json())
+    removed = _logical_ids(templates["dev"], "AWS::ApplicationAutoScaling::ScalableTarget") | _logical_ids(
+        templates["dev"], "AWS::ApplicationAutoScaling::ScalingPolicy"
+    )
+    assert changes == {"replace": set(), "update": set(), "add": set(), "remove": removed}
