@@ -7,11 +7,11 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENVIRONMENTS := dev prod
 
-.PHONY: install local models lint typecheck unit synth test bench clean
+.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local clean
 
-install: $(VENV)/.installed node_modules/.installed
+install: $(VENV)/.installed node_modules/.installed jre
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-clients.txt requirements-real-stack.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -20,7 +20,16 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-local: install  ## score the sample creatives on every reference model, through the full handler chain
+# The real-stack backend (Multi Model Server) needs a Java runtime; CI runs as root and installs one.
+jre:
+	@command -v java >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq default-jre-headless >/dev/null; \
+		else echo "warning: no java: the real-stack backend and its tests need a JRE (apt-get install default-jre-headless)"; fi; }
+
+local: install  ## serve the dev endpoints on http://127.0.0.1:8080 (Ctrl-C stops); prints an AWS CLI example
+	$(BIN)/python -m local_endpoint serve --env $(or $(ENV),dev)
+
+samples: install  ## score the sample creatives on every reference model, through the full handler chain
 	$(BIN)/python -m training score
 
 models: install  ## retrain the reference models and rewrite model_artifacts/ (deterministic)
@@ -48,5 +57,9 @@ test: lint typecheck synth unit
 bench: install  ## handler-chain throughput and latency next to the raw forward pass (JSON on stdout)
 	$(BIN)/python -m bench.handler_chain
 
+bench-local: install  ## local endpoint: embedded backend vs Multi Model Server, with and without the front
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null
+	$(BIN)/python -m bench.local_endpoint
+
 clean:
-	rm -rf $(VENV) node_modules cdk.out .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules cdk.out .local-endpoint .mypy_cache .pytest_cache .ruff_cache

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def component_name(endpoint_name: str, model_name: str) -> str:
+    """The inference component's name: what clients send as ``InferenceComponentName``."""
+    return f"{endpoint_name}-{model_name}"[:63].rstrip("-")
+
+
 def alarm_name(subject: str, metric: str, severity: str) -> str:
     return f"{subject}-{metric}-{severity}"
 

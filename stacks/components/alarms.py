@@ -11,7 +11,7 @@ from constructs import Construct
 
 from stacks.components.metrics import Target, component_metric, instance_metric, invocation_metric, microseconds
 from stacks.config import INFERENCE_COMPONENTS, MULTI_MODEL, EndpointConfig
-from stacks.naming import alarm_name
+from stacks.naming import alarm_name, component_name
 
 CRITICAL, WARNING = "critical", "warning"
 ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -27,10 +27,6 @@ class AlarmSpec:
     severity: str
     description: str
     comparison: cw.ComparisonOperator = ABOVE
-
-
-def component_name(endpoint_name: str, model_name: str) -> str:
-    return f"{endpoint_name}-{model_name}"[:63].rstrip("-")
 
 
 def targets(endpoint: EndpointConfig) -> list[Target]:

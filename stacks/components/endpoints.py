@@ -12,9 +12,9 @@ from aws_cdk import aws_sagemaker as sm
 from constructs import Construct
 
 from stacks import defaults
-from stacks.components.alarms import component_name
 from stacks.components.model_store import ModelStore
 from stacks.config import BLUE_GREEN, EndpointConfig
+from stacks.naming import component_name
 
 
 def container_environment(store: ModelStore, *, multi_model: bool) -> dict[str, str]:

@@ -1,0 +1,229 @@
+"""Benchmark of the local endpoint: the embedded backend against the real stack (Multi Model Server + toolkit),
+both behind the front, and each model server with the front bypassed; in one run, on the same model.
+
+For each setup and concurrency (1, 8, 32): requests/s and p50/p99 latency from wrk (one creative per request
+to creative-scorer-v1); then the cold first invocation of every model and the resident memory of the whole
+process tree with all reference models loaded. JSON on stdout, progress on stderr.
+
+    python -m bench.local_endpoint [--seconds 10] [--concurrency 1 8 32]
+
+Needs wrk (Debian package ``wrk``) and, for the real stack, a Java runtime.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from local_endpoint.real_stack import RealStackServer, available, free_port
+from training.archive import read_manifest, safe_extract
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "model_artifacts"
+ENDPOINT = "creative-scoring-dev"
+MODEL = "creative-scorer-v1"
+SAMPLE = json.dumps(json.loads((ROOT / "inference" / "samples" / "creatives.json").read_text())["instances"][0])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.local_endpoint", description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=int, default=10, help="seconds per load point (default 10)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        parser.error("wrk is not installed: apt-get install wrk")
+    missing = available()
+    if missing:
+        parser.error(f"the real stack cannot run here: {missing}")
+    results: dict[str, Any] = {"model": MODEL, "seconds_per_point": args.seconds, "throughput": {}}
+    with tempfile.TemporaryDirectory(prefix="bench-local-") as scratch:
+        work = Path(scratch)
+        for backend in ("embedded", "real-stack"):
+            with _front(work / backend, backend) as url:
+                _progress(f"front + {backend}: cold invocations")
+                results.setdefault("cold_first_invoke_ms", {})[backend] = _cold_invocations(url)
+                results.setdefault("rss_mb_all_models_loaded", {})[backend] = _rss_mb(url)
+                headers = {"X-Amzn-SageMaker-Target-Model": f"{MODEL}.tar.gz"}
+                path = f"/endpoints/{ENDPOINT}/invocations"
+                results["throughput"][f"front+{backend}"] = _load_points(url + path, headers, args)
+        for backend in ("embedded", "real-stack"):
+            with _bare_container(work / f"bare-{backend}", backend) as url:
+                results["throughput"][f"{backend} (front bypassed)"] = _load_points(
+                    f"{url}/models/{MODEL}/invoke", {}, args
+                )
+    results["ratios"] = _ratios(results["throughput"])
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+@contextmanager
+def _front(work: Path, backend: str) -> Iterator[str]:
+    port = _free_port()
+    work.mkdir(parents=True)
+    log = (work / "front.log").open("wb")
+    command = [sys.executable, "-m", "local_endpoint", "serve", "--env", "dev", "--port", str(port)]
+    process = subprocess.Popen([*command, "--backend", backend, "--log-level", "warning"], stdout=log, stderr=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/_local/endpoints", process)
+        yield url
+    finally:
+        _stop_tree(process.pid)
+        log.close()
+
+
+@contextmanager
+def _bare_container(work: Path, backend: str) -> Iterator[str]:
+    """A model server with ``MODEL`` registered, reached without the front."""
+    model_dir = safe_extract(ARTIFACTS / f"{MODEL}.tar.gz", work / "models" / MODEL / "model")
+    if backend == "real-stack":
+        with RealStackServer(workdir=work / "mms", port=free_port()) as server:  # entering starts it
+            _register(server.url, model_dir)
+            yield server.url
+        return
+    port = _free_port()
+    command = [sys.executable, "-m", "local_endpoint", "container", "--port", str(port)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait(f"{url}/ping", process)
+        _register(url, model_dir)
+        yield url
+    finally:
+        _stop_tree(process.pid)
+
+
+def _register(url: str, model_dir: Path) -> None:
+    body = json.dumps({"model_name": MODEL, "url": str(model_dir)}).encode()
+    request = urllib.request.Request(f"{url}/models", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        response.read()
+
+
+def _cold_invocations(url: str) -> dict[str, float]:
+    cold = {}
+    for entry in read_manifest(ARTIFACTS):
+        started = time.perf_counter()
+        _invoke(url, entry["archive"])
+        cold[entry["name"]] = round((time.perf_counter() - started) * 1000, 1)
+    return cold
+
+
+def _invoke(url: str, target: str) -> None:
+    instance = json.loads(SAMPLE) | {"channel": "social"}
+    request = urllib.request.Request(
+        f"{url}/endpoints/{ENDPOINT}/invocations",
+        json.dumps(instance).encode(),
+        {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": target},
+    )
+    with urllib.request.urlopen(request, timeout=120) as response:
+        response.read()
+
+
+def _rss_mb(url: str) -> float:
+    """Resident memory of the front's process tree (front, and Java and its workers for the real stack)."""
+    port = int(url.rsplit(":", 1)[1])
+    front = next(c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid)
+    processes = [psutil.Process(front), *psutil.Process(front).children(recursive=True)]
+    return round(float(sum(p.memory_info().rss for p in processes)) / 2**20, 1)
+
+
+def _load_points(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    script = _wrk_script(headers)
+    points = {}
+    for connections in args.concurrency:
+        _progress(f"  {url} c={connections}")
+        _wrk(url, script, connections, 2)  # warm-up
+        points[f"c{connections}"] = _wrk(url, script, connections, args.seconds)
+    return points
+
+
+def _wrk_script(headers: dict[str, str]) -> Path:
+    headers = {"Content-Type": "application/json", **headers}
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(SAMPLE)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path = Path(tempfile.mkstemp(suffix=".lua")[1])
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, float]:
+    command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if errors:
+        raise RuntimeError(f"{url} answered {errors[1]} errors under load:\n{output}")
+    return {
+        "requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),  # type: ignore[index]
+        "p50_ms": _latency(output, "50%"),
+        "p99_ms": _latency(output, "99%"),
+    }
+
+
+def _latency(output: str, percentile: str) -> float:
+    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+    return round(float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], 3)
+
+
+def _ratios(throughput: dict[str, Any]) -> dict[str, float]:
+    embedded, real = throughput["front+embedded"], throughput["front+real-stack"]
+    ratios = {}
+    for point in embedded:
+        ratios[f"throughput_{point}"] = round(embedded[point]["requests_per_s"] / real[point]["requests_per_s"], 2)
+        ratios[f"p99_{point}"] = round(embedded[point]["p99_ms"] / real[point]["p99_ms"], 2)
+    return ratios
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def _stop_tree(pid: int) -> None:
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    family = [parent, *parent.children(recursive=True)]
+    for process in family:
+        process.terminate()
+    _, alive = psutil.wait_procs(family, timeout=20)
+    for process in alive:
+        process.kill()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""Runtime API errors, shaped so each AWS SDK raises the same exception class and fields as against SageMaker.
+
+The wire form follows what botocore and the JavaScript SDK v3 parse: the ``x-amzn-ErrorType`` header names
+the error shape (it wins over the body), the JSON body carries the shape's members, and ``x-amzn-RequestId``
+becomes ``ResponseMetadata.RequestId``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from starlette.responses import Response
+
+ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker/"
+CONTAINER = "primary"
+
+
+class RuntimeApiError(Exception):
+    """An error of the SageMaker runtime API: an HTTP status, a shape name and the shape's members."""
+
+    status: ClassVar[int] = 500
+    shape: ClassVar[str] = "InternalFailure"
+
+    def __init__(self, message: str, **members: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.members = members
+
+    def response(self, request_id: str) -> Response:
+        body = {"Message": self.message, **self.members}
+        return Response(
+            json.dumps(body),
+            status_code=self.status,
+            media_type="application/json",
+            headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": self.shape + ERROR_TYPE_SUFFIX},
+        )
+
+
+class ValidationError(RuntimeApiError):
+    status, shape = 400, "ValidationError"
+
+
+class ModelNotReady(RuntimeApiError):
+    status, shape = 429, "ModelNotReadyException"
+
+
+class InternalFailure(RuntimeApiError):
+    status, shape = 500, "InternalFailure"
+
+
+class ServiceUnavailable(RuntimeApiError):
+    status, shape = 503, "ServiceUnavailable"
+
+
+class ModelError(RuntimeApiError):
+    """The container answered 4xx or 5xx (or nothing in time): SageMaker always reports 424 to the client."""
+
+    status, shape = 424, "ModelError"
+
+    def __init__(self, *, original_status: int, original_message: str, log_stream_arn: str, log_url: str) -> None:
+        side = "client" if 400 <= original_status < 500 else "server"
+        super().__init__(
+            f'Received {side} error ({original_status}) from {CONTAINER} with message "{original_message}". '
+            f"See {log_url} for more information.",
+            ErrorCode="CLIENT_ERROR_FROM_MODEL" if side == "client" else "INTERNAL_FAILURE_FROM_MODEL",
+            OriginalStatusCode=original_status,
+            OriginalMessage=original_message,
+            LogStreamArn=log_stream_arn,
+        )
+
+
+TIMEOUT_MESSAGE = (
+    f"Your invocation timed out while waiting for a response from container {CONTAINER}. Review the latency "
+    "metrics for each container in Amazon CloudWatch, resolve the issue, and try again."
+)

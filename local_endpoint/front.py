@@ -1,0 +1,272 @@
+"""The runtime API front: what the AWS SDKs talk to, copying SageMaker's wire contract.
+
+``POST /endpoints/{name}/invocations`` validates the request as SageMaker does, routes it to a model in the
+container (``TargetModel`` on a multi-model endpoint, ``InferenceComponentName`` on an inference-component
+endpoint), and rewrites the container's answer: 2xx passes through with SageMaker's headers, 4xx and 5xx
+become a 424 ModelError carrying the container's status and message. ``GET /_local/endpoints`` lists the
+endpoints and the models loaded in them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import tarfile
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local_endpoint.container import CUSTOM_ATTRIBUTES, TARGET_MODEL, Container, ContainerResponse, ContainerUnavailable
+from local_endpoint.errors import (
+    TIMEOUT_MESSAGE,
+    InternalFailure,
+    ModelError,
+    RuntimeApiError,
+    ServiceUnavailable,
+    ValidationError,
+)
+from local_endpoint.models import LoadFailed, ModelManager
+from local_endpoint.settings import LocalEndpoint, Settings
+from training.archive import UnsafeArchive
+
+VARIANT = "AllTraffic"
+INFERENCE_COMPONENT = "X-Amzn-SageMaker-Inference-Component"
+TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
+INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
+_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+_COMPONENT = re.compile(r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+_TRACEBACK = "\nTraceback (most recent call last):"
+
+log = logging.getLogger("local_endpoint.requests")
+ContainerFactory = Callable[[Settings], AbstractAsyncContextManager[Container]]
+
+
+@dataclass
+class _Outcome:
+    target: str | None = None
+    model_ms: float | None = None
+    load_ms: float | None = None
+
+
+class Front:
+    """State of one running front: its settings, its container and the multi-model cache."""
+
+    def __init__(
+        self, settings: Settings, open_container: ContainerFactory, on_ready: Callable[[], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.open_container = open_container
+        self.on_ready = on_ready
+        self.models: ModelManager | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        async with self.open_container(self.settings) as container:
+            self.models = ModelManager(
+                container,
+                models_dir=self.settings.models_dir,
+                workdir=self.settings.workdir,
+                container_models_path=self.settings.container_models_path,
+                budget_bytes=self.settings.cache_budget_bytes,
+                load_timeout_s=self.settings.load_timeout_s,
+            )
+            for endpoint in self.settings.endpoints:
+                for component, archive in endpoint.components.items():
+                    await self.models.preload(component, archive)
+            if self.on_ready:
+                self.on_ready()
+            yield
+
+    async def invoke(self, request: Request) -> Response:
+        request_id, started, outcome = str(uuid.uuid4()), time.perf_counter(), _Outcome()
+        name = request.path_params["name"]
+        try:
+            response = await self._invoke(request, name, request_id, outcome)
+        except RuntimeApiError as e:
+            response = e.response(request_id)
+        except ContainerUnavailable:
+            response = ServiceUnavailable("The model server is unavailable. Please try again later.").response(
+                request_id
+            )
+        except Exception:
+            log.exception("request %s failed inside the local endpoint", request_id)
+            response = InternalFailure("An internal failure occurred. Please try again.").response(request_id)
+        _log(name, request_id, response, started, outcome)
+        return response
+
+    async def _invoke(self, request: Request, name: str, request_id: str, outcome: _Outcome) -> Response:
+        endpoint = self._endpoint(name)
+        headers = request.headers
+        _check_headers(headers)
+        variant = headers.get(TARGET_VARIANT)
+        if variant is not None and variant != VARIANT:
+            raise ValidationError(f"Variant {variant} does not exist for endpoint {name}; its variant is {VARIANT}.")
+        body = await request.body()
+        if len(body) > endpoint.max_body_bytes:
+            raise ValidationError(f"Request {request_id} has oversize body.")
+        forwarded = {k: headers[k] for k in ("content-type", "accept", CUSTOM_ATTRIBUTES, TARGET_MODEL) if k in headers}
+        if endpoint.multi_model:
+            result = await self._multi_model(endpoint, headers, body, forwarded, request_id, outcome)
+        else:
+            result = await self._component(endpoint, headers, body, forwarded, outcome)
+        if not result.ok:
+            raise self._model_error(endpoint, result)
+        reply = {"x-Amzn-Invoked-Production-Variant": VARIANT, "x-amzn-RequestId": request_id, **result.headers}
+        return Response(result.body, 200, headers=reply, media_type=result.content_type)
+
+    def _endpoint(self, name: str) -> LocalEndpoint:
+        if len(name) > 63 or not _NAME.match(name):
+            raise ValidationError(
+                f"1 validation error detected: Value '{name}' at 'endpointName' failed to satisfy constraint: "
+                "Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9])*"
+            )
+        endpoint = self.settings.endpoint(name)
+        if endpoint is None:
+            raise ValidationError(f"Endpoint {name} of account {self.settings.account} not found.")
+        return endpoint
+
+    async def _multi_model(
+        self,
+        endpoint: LocalEndpoint,
+        headers: Any,
+        body: bytes,
+        forwarded: dict[str, str],
+        request_id: str,
+        outcome: _Outcome,
+    ) -> ContainerResponse:
+        if INFERENCE_COMPONENT in headers:
+            raise ValidationError(f"Endpoint {endpoint.name} does not host inference components.")
+        target = headers.get(TARGET_MODEL)
+        if not target:
+            raise ValidationError(f"Request {request_id} is missing a target model header.")
+        outcome.target = target
+        assert self.models is not None
+        try:
+            async with self.models.use(target, cache_enabled=endpoint.cache_enabled) as (model, load_ms):
+                outcome.load_ms = load_ms
+                return await self._call(model, body, forwarded, outcome)
+        except LoadFailed as e:
+            return e.response
+        except (UnsafeArchive, tarfile.TarError) as e:
+            raise ValidationError(f"The archive of target model {target} cannot be used: {e}") from e
+
+    async def _component(
+        self, endpoint: LocalEndpoint, headers: Any, body: bytes, forwarded: dict[str, str], outcome: _Outcome
+    ) -> ContainerResponse:
+        if TARGET_MODEL in headers:
+            raise ValidationError(
+                f"Endpoint {endpoint.name} is not a multi-model endpoint and does not support target model header."
+            )
+        component = headers.get(INFERENCE_COMPONENT)
+        if not component:
+            raise ValidationError(
+                "Inference Component Name header is required for endpoints to which you plan to deploy inference "
+                f"components. Endpoint {endpoint.name} hosts: {sorted(endpoint.components)}."
+            )
+        if component not in endpoint.components:
+            raise ValidationError(f"Inference Component {component} does not exist on endpoint {endpoint.name}.")
+        outcome.target = component
+        return await self._call(component, body, forwarded, outcome)
+
+    async def _call(self, model: str, body: bytes, headers: dict[str, str], outcome: _Outcome) -> ContainerResponse:
+        assert self.models is not None
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.settings.invocation_timeout_s):  # SageMaker's 60 s limit
+                return await self.models.container.invoke(model, body, headers)
+        except TimeoutError:
+            return ContainerResponse(0, TIMEOUT_MESSAGE.encode())
+        finally:
+            outcome.model_ms = (time.perf_counter() - started) * 1000
+
+    def _model_error(self, endpoint: LocalEndpoint, result: ContainerResponse) -> ModelError:
+        region, account = self.settings.region, self.settings.account
+        group = f"/aws/sagemaker/Endpoints/{endpoint.name}"
+        # The toolkit appends the handler's traceback; it stays in the local logs, never in the response.
+        message = result.body.decode("utf-8", "replace").split(_TRACEBACK, 1)[0].strip()
+        return ModelError(
+            original_status=result.status,
+            original_message=message,
+            log_stream_arn=f"arn:aws:logs:{region}:{account}:log-group:{group}",
+            log_url=f"http://{self.settings.host}:{self.settings.port}/_local/endpoints in account {account}",
+        )
+
+    async def describe(self, request: Request) -> Response:
+        loaded = self.models.describe() if self.models else []
+        return JSONResponse(
+            {
+                "environment": self.settings.environment,
+                "backend": self.settings.backend,
+                "cache_budget_bytes": self.settings.cache_budget_bytes,
+                "endpoints": [
+                    {
+                        "name": e.name,
+                        "hosting": "multi-model" if e.multi_model else "inference-components",
+                        "variant": VARIANT,
+                        "inference_components": sorted(e.components),
+                        "model_cache": e.cache_enabled,
+                    }
+                    for e in self.settings.endpoints
+                ],
+                "loaded_models": loaded,
+            }
+        )
+
+
+def _check_headers(headers: Any) -> None:
+    """What botocore does not validate client-side and SageMaker rejects (lengths, patterns)."""
+    for header, limit in ((TARGET_MODEL, 1024), (INFERENCE_ID, 64)):
+        value = headers.get(header)
+        if value is not None and (not value or len(value) > limit or value[0].isspace() or not value.isprintable()):
+            raise ValidationError(f"{header} must be 1 to {limit} printable characters, not starting with a space.")
+    attributes = headers.get(CUSTOM_ATTRIBUTES)
+    if attributes is not None and (len(attributes) > 1024 or not attributes.isascii()):
+        raise ValidationError(f"{CUSTOM_ATTRIBUTES} must be at most 1024 ASCII characters.")
+    component = headers.get(INFERENCE_COMPONENT)
+    if component is not None and (len(component) > 63 or not _COMPONENT.match(component)):
+        raise ValidationError(f"{INFERENCE_COMPONENT} {component!r} is not a valid inference component name.")
+
+
+def _log(name: str, request_id: str, response: Response, started: float, outcome: _Outcome) -> None:
+    total_ms = (time.perf_counter() - started) * 1000
+    fields = {
+        "requestId": request_id,
+        "endpoint": name,
+        "variant": VARIANT,
+        "target": outcome.target,
+        "status": response.status_code,
+        "errorType": response.headers.get("x-amzn-ErrorType", "").split(":", 1)[0] or None,
+        "latencyMs": round(total_ms, 3),
+        "modelLatencyMs": None if outcome.model_ms is None else round(outcome.model_ms, 3),
+        "modelLoadMs": None if outcome.load_ms is None else round(outcome.load_ms, 3),
+    }
+    log.info("/aws/sagemaker/Endpoints/%s %s/local %s", name, VARIANT, json.dumps(fields))
+
+
+def create_app(
+    settings: Settings, open_container: ContainerFactory, on_ready: Callable[[], None] | None = None
+) -> Starlette:
+    """The front as an ASGI app; ``open_container`` starts and stops the model server behind it."""
+    front = Front(settings, open_container, on_ready)
+
+    async def ping(request: Request) -> Response:
+        return JSONResponse({"status": "Healthy"})
+
+    return Starlette(
+        routes=[
+            Route("/endpoints/{name}/invocations", front.invoke, methods=["POST"]),
+            Route("/ping", ping, methods=["GET"]),
+            Route("/_local/endpoints", front.describe, methods=["GET"]),
+        ],
+        lifespan=front.lifespan,
+    )

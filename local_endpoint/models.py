@@ -1,0 +1,188 @@
+"""What SageMaker does around the container of a multi-model endpoint: find the archive named by
+``TargetModel``, extract it, load it into the container under an opaque name, and unload models the cache
+cannot hold.
+
+- A model loads on its first invocation; concurrent first invocations share one load.
+- The cache holds models up to a memory budget (the size of their extracted files, an estimate of what
+  the container keeps in memory) and unloads the least recently used idle ones to make room; a 507 from
+  the container also unloads one and retries. SageMaker documents "unused" models being unloaded under
+  memory pressure, not an exact order: least recently used is this emulation's choice.
+- ``ModelCacheSetting: Disabled`` unloads a model as soon as no invocation uses it.
+- A load that fails is forgotten, so the next request tries again; other models are not touched.
+- A load that outlasts ``load_timeout_s`` answers ModelNotReadyException while the load goes on.
+- Archives are looked up at request time, so one added to the models folder is invokable at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from local_endpoint.container import Container, ContainerResponse
+from local_endpoint.errors import ModelNotReady, ValidationError
+from training.archive import safe_extract
+
+
+class LoadFailed(Exception):
+    """The container refused or failed the load; carries its answer."""
+
+    def __init__(self, response: ContainerResponse) -> None:
+        super().__init__(response.body.decode("utf-8", "replace"))
+        self.response = response
+
+
+@dataclass
+class _Slot:
+    target: str
+    name: str
+    ready: asyncio.Future[None]
+    footprint: int = 0
+    last_used: float = field(default_factory=time.monotonic)
+    in_flight: int = 0
+    load_ms: float | None = None
+    pinned: bool = False
+
+
+class ModelManager:
+    def __init__(
+        self,
+        container: Container,
+        *,
+        models_dir: Path,
+        workdir: Path,
+        container_models_path: str | None,
+        budget_bytes: int,
+        load_timeout_s: float,
+    ) -> None:
+        self.container = container
+        self.models_dir = models_dir.resolve()
+        self.extract_root = workdir / "models"
+        self.container_root = container_models_path or str(self.extract_root)
+        self.budget_bytes = budget_bytes
+        self.load_timeout_s = load_timeout_s
+        self._slots: dict[str, _Slot] = {}
+
+    @asynccontextmanager
+    async def use(self, target: str, *, cache_enabled: bool = True) -> AsyncIterator[tuple[str, float | None]]:
+        """Yield the container's name for ``target`` and the load time when this call loaded it."""
+        slot = self._slots.get(target)
+        loaded_now = slot is None or not slot.ready.done()
+        if slot is None:
+            slot = self._start_load(target, self._archive(target))
+        slot.in_flight += 1
+        try:
+            await self._wait(slot)
+            slot.last_used = time.monotonic()
+            yield slot.name, slot.load_ms if loaded_now else None
+        finally:
+            slot.in_flight -= 1
+            if not cache_enabled and slot.in_flight == 0 and self._slots.get(target) is slot:
+                await self._unload(slot)
+
+    async def preload(self, name: str, archive: str) -> None:
+        """Load ``archive`` under ``name`` for good, as an inference component is (raises `LoadFailed`)."""
+        slot = self._start_load(archive, self._archive(archive), name=name, pinned=True)
+        await slot.ready
+
+    def describe(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "target": s.target,
+                "container_model": s.name,
+                "state": "loaded" if s.ready.done() and not s.ready.exception() else "loading",
+                "footprint_bytes": s.footprint,
+                "in_flight": s.in_flight,
+                "load_ms": s.load_ms,
+                "pinned": s.pinned,
+            }
+            for s in self._slots.values()
+            if not (s.ready.done() and s.ready.exception())
+        ]
+
+    def _archive(self, target: str) -> Path:
+        path = (self.models_dir / target).resolve()
+        if not path.is_relative_to(self.models_dir) or not path.is_file():
+            # The message SageMaker gives when the object is missing is not documented; this names the fix.
+            raise ValidationError(
+                f"Failed to download model data for target model {target!r}: no such archive in "
+                f"{self.models_dir}. Please ensure that there is an object located at the URL."
+            )
+        return path
+
+    def _start_load(self, target: str, archive: Path, *, name: str | None = None, pinned: bool = False) -> _Slot:
+        name = name or "m-" + hashlib.sha256(target.encode()).hexdigest()[:16]
+        slot = _Slot(target, name, asyncio.get_running_loop().create_future(), pinned=pinned)
+        slot.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # waiters may all have timed out
+        self._slots[target] = slot
+        task = asyncio.create_task(self._load(slot, archive))
+        task.add_done_callback(lambda t: t.exception())  # failures are delivered through slot.ready
+        return slot
+
+    async def _wait(self, slot: _Slot) -> None:
+        try:
+            await asyncio.wait_for(asyncio.shield(slot.ready), self.load_timeout_s)
+        except TimeoutError as e:
+            raise ModelNotReady(
+                f"Model {slot.target} is still downloading or loading; it keeps loading in the background. "
+                "Retry the request."
+            ) from e
+
+    async def _load(self, slot: _Slot, archive: Path) -> None:
+        started = time.perf_counter()
+        try:
+            model_dir = self.extract_root / slot.name / "model"
+            shutil.rmtree(model_dir.parent, ignore_errors=True)
+            await anyio.to_thread.run_sync(safe_extract, archive, model_dir)
+            slot.footprint = sum(p.stat().st_size for p in model_dir.rglob("*") if p.is_file())
+            await self._make_room(slot.footprint, keep=slot)
+            await self._register(slot)
+        except Exception as e:  # every waiter gets it; the next request loads afresh
+            self._forget(slot)
+            shutil.rmtree(self.extract_root / slot.name, ignore_errors=True)
+            slot.ready.set_exception(e)
+            return
+        slot.load_ms = (time.perf_counter() - started) * 1000
+        slot.ready.set_result(None)
+
+    async def _register(self, slot: _Slot) -> None:
+        url = f"{self.container_root}/{slot.name}/model"
+        while True:
+            response = await self.container.load(slot.name, url)
+            if response.ok or response.status == 409:  # 409: the container already has it
+                return
+            if response.status != 507 or not await self._evict_one(keep=slot):
+                raise LoadFailed(response)
+
+    async def _make_room(self, needed: int, *, keep: _Slot) -> None:
+        while self._used(keep) + needed > self.budget_bytes and await self._evict_one(keep=keep):
+            pass
+
+    def _used(self, keep: _Slot) -> int:
+        return sum(s.footprint for s in self._slots.values() if s is not keep)
+
+    async def _evict_one(self, *, keep: _Slot) -> bool:
+        idle = [
+            s for s in self._slots.values() if s is not keep and not s.pinned and s.in_flight == 0 and s.ready.done()
+        ]
+        if not idle:
+            return False
+        await self._unload(min(idle, key=lambda s: s.last_used))
+        return True
+
+    async def _unload(self, slot: _Slot) -> None:
+        self._forget(slot)
+        await self.container.unload(slot.name)
+        shutil.rmtree(self.extract_root / slot.name, ignore_errors=True)
+
+    def _forget(self, slot: _Slot) -> None:
+        if self._slots.get(slot.target) is slot:
+            del self._slots[slot.target]

@@ -1,0 +1,128 @@
+"""Multi-model behaviour: load on first use, once; LRU under a budget; Disabled cache; failures; new archives."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ARTIFACTS, SAMPLES
+from tests.local_endpoint.conftest import LocalServer, copy_reference_archives, sagemaker_runtime, write_test_archive
+
+_INSTANCES = json.loads((SAMPLES / "creatives.json").read_text())["instances"]
+CREATIVES = json.dumps({"instances": [{**c, "channel": "social"} for c in _INSTANCES]}).encode()  # every model
+CACHED, UNCACHED = "cache-test", "nocache-test"
+
+
+def _config(path: Path) -> Path:
+    endpoint = {"hosting": "multi-model", "instance_type": "ml.c5.xlarge"}
+    environment = {
+        "region": "us-east-1",
+        "endpoints": [
+            {**endpoint, "name": CACHED, "model_cache": "Enabled"},
+            {**endpoint, "name": UNCACHED, "model_cache": "Disabled"},
+        ],
+    }
+    path.write_text(json.dumps({"context": {"creative-scoring": {"environments": {"local": environment}}}}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = tmp_path_factory.mktemp("models")
+    copy_reference_archives(models)
+    counter = models.parent / "loads.txt"
+    write_test_archive(models, "counting", f"with open({str(counter)!r}, 'a') as f:\n    f.write('load\\n')")
+    write_test_archive(models, "slow", "time.sleep(6)")
+    write_test_archive(models, "broken", "raise RuntimeError('weights are missing on purpose')")
+    return models
+
+
+@pytest.fixture(scope="module")
+def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    tmp = tmp_path_factory.mktemp("cache-server")
+    # 2.5 MiB holds two of the ~1.1 MB archives and the ~0.5 MB one, but not all three.
+    args = ["--env", "local", "--config", str(_config(tmp / "cdk.json")), "--models-dir", str(models_dir)]
+    server = LocalServer(tmp, *args, "--cache-mb", "2.5", "--load-timeout", "3")
+    _invoke(sagemaker_runtime(server.url), "creative-scorer-v2.tar.gz")  # first load also imports torch
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def client(server: LocalServer) -> Any:
+    return sagemaker_runtime(server.url)
+
+
+def _invoke(client: Any, target: str, endpoint: str = CACHED) -> dict[str, Any]:
+    response: dict[str, Any] = client.invoke_endpoint(
+        EndpointName=endpoint, TargetModel=target, Body=CREATIVES, ContentType="application/json"
+    )
+    response["Body"].read()
+    return response
+
+
+def test_concurrent_first_requests_load_the_model_once(client: Any, models_dir: Path) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: _invoke(client, "counting.tar.gz"), range(8)))
+    assert {r["ResponseMetadata"]["HTTPStatusCode"] for r in responses} == {200}
+    assert (models_dir.parent / "loads.txt").read_text().splitlines() == ["load"]
+
+
+def test_least_recently_used_model_is_unloaded_when_the_budget_is_full(client: Any, server: LocalServer) -> None:
+    _invoke(client, "counting.tar.gz")
+    _invoke(client, "creative-scorer-v2.tar.gz")
+    _invoke(client, "creative-scorer-v1.tar.gz")
+    _invoke(client, "creative-scorer-v2.tar.gz")  # v1 is now the least recently used
+    _invoke(client, "creative-scorer-social-v1.tar.gz")
+    assert "creative-scorer-v1.tar.gz" not in server.loaded_targets()
+    assert {"creative-scorer-v2.tar.gz", "creative-scorer-social-v1.tar.gz"} <= set(server.loaded_targets())
+    _invoke(client, "creative-scorer-v1.tar.gz")  # an unloaded model loads again on demand
+
+
+def test_disabled_cache_unloads_right_after_the_invocation(client: Any, server: LocalServer) -> None:
+    _invoke(client, "creative-scorer-v2.tar.gz", endpoint=UNCACHED)
+    loaded = [m for m in server.describe()["loaded_models"] if m["target"] == "creative-scorer-v2.tar.gz"]
+    assert len(loaded) <= 1  # only the cached endpoint's copy may remain
+
+
+def test_slow_load_answers_model_not_ready_and_keeps_loading(client: Any) -> None:
+    with pytest.raises(client.exceptions.ModelNotReadyException) as raised:
+        _invoke(client, "slow.tar.gz")
+    assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    time.sleep(4)
+    assert _invoke(client, "slow.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_failed_load_is_a_model_error_and_is_retried_on_the_next_request(
+    client: Any, server: LocalServer, models_dir: Path
+) -> None:
+    _invoke(client, "creative-scorer-v2.tar.gz")
+    with pytest.raises(client.exceptions.ModelError) as raised:
+        _invoke(client, "broken.tar.gz")
+    assert raised.value.response["OriginalStatusCode"] == 500
+    assert "weights are missing on purpose" in raised.value.response["OriginalMessage"]
+    assert "broken.tar.gz" not in server.loaded_targets()
+    assert "creative-scorer-v2.tar.gz" in server.loaded_targets()
+    shutil.copy(ARTIFACTS / "creative-scorer-v1.tar.gz", models_dir / "broken.tar.gz")  # fixed in place
+    assert _invoke(client, "broken.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_an_archive_added_while_running_is_invokable_without_a_restart(client: Any, models_dir: Path) -> None:
+    with pytest.raises(client.exceptions.ValidationError):
+        _invoke(client, "nested/creative-scorer-v3.tar.gz")
+    (models_dir / "nested").mkdir()
+    shutil.copy(ARTIFACTS / "creative-scorer-v2.tar.gz", models_dir / "nested" / "creative-scorer-v3.tar.gz")
+    assert _invoke(client, "nested/creative-scorer-v3.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def test_a_corrupt_archive_is_a_validation_error_naming_it(client: Any, models_dir: Path) -> None:
+    (models_dir / "corrupt.tar.gz").write_bytes(b"not a tarball")
+    with pytest.raises(client.exceptions.ValidationError, match=r"corrupt\.tar\.gz cannot be used"):
+        _invoke(client, "corrupt.tar.gz")
