@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             with _front(work / backend, backend) as url:
                 _progress(f"front + {backend}: cold invocations")
                 results.setdefault("cold_first_invoke_ms", {})[backend] = _cold_invocations(url)
-                results.setdefault("rss_mb_all_models_loaded", {})[backend] = _rss_mb(url)
+                results.setdefault("rss_mb_all_models_loaded", {})[backend] = _rss_mb(url, work / backend)
                 headers = {"X-Amzn-SageMaker-Target-Model": f"{MODEL}.tar.gz"}
                 path = f"/endpoints/{ENDPOINT}/invocations"
                 results["throughput"][f"front+{backend}"] = _load_points(url + path, headers, args)
@@ -75,7 +75,8 @@ def _front(work: Path, backend: str) -> Iterator[str]:
     work.mkdir(parents=True)
     log = (work / "front.log").open("wb")
     command = [sys.executable, "-m", "local_endpoint", "serve", "--env", "dev", "--port", str(port)]
-    process = subprocess.Popen([*command, "--backend", backend, "--log-level", "warning"], stdout=log, stderr=log)
+    options = ["--backend", backend, "--log-level", "warning", "--workdir", str(work / "state")]
+    process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait(f"{url}/_local/endpoints", process)
@@ -133,12 +134,16 @@ def _invoke(url: str, target: str) -> None:
         response.read()
 
 
-def _rss_mb(url: str) -> float:
-    """Resident memory of the front's process tree (front, and Java and its workers for the real stack)."""
+def _rss_mb(url: str, work: Path) -> float:
+    """Resident memory of the front, its children, and every process started with a path in its work folder
+    (Multi Model Server daemonizes: Java and its Python workers are not the front's children)."""
     port = int(url.rsplit(":", 1)[1])
     front = next(c.pid for c in psutil.net_connections("tcp") if c.laddr and c.laddr.port == port and c.pid)
-    processes = [psutil.Process(front), *psutil.Process(front).children(recursive=True)]
-    return round(float(sum(p.memory_info().rss for p in processes)) / 2**20, 1)
+    processes = {p.pid: p for p in [psutil.Process(front), *psutil.Process(front).children(recursive=True)]}
+    for process in psutil.process_iter(["cmdline"]):
+        if any(str(work) in part for part in process.info["cmdline"] or []):
+            processes[process.pid] = process
+    return round(float(sum(p.memory_info().rss for p in processes.values())) / 2**20, 1)
 
 
 def _load_points(url: str, headers: dict[str, str], args: argparse.Namespace) -> dict[str, dict[str, float]]:

@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
             load_timeout_s=args.load_timeout,
             invocation_timeout_s=args.invocation_timeout,
             region=region,
+            state_dir=args.state_dir or ROOT / ".local-endpoint" / args.env,
+            s3_endpoint_url=args.s3_endpoint_url,
+            async_bucket=args.async_bucket,
+            async_max_input_bytes=int(args.async_max_input_mb * MIB),
         )
         app = create_app(settings, open_container, on_ready=lambda: print(banner(settings), flush=True))
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
@@ -70,6 +74,15 @@ def banner(settings: Settings) -> str:
     lines = [f"local SageMaker endpoints of {settings.environment!r} ({settings.backend} backend) on {url}"]
     example = None
     for endpoint in settings.endpoints:
+        if endpoint.is_async:
+            lines.append(
+                f"  {endpoint.name}: asynchronous, model {endpoint.model_archive}; output in "
+                f"{settings.async_location(endpoint.name, 'output', '')}"
+            )
+            continue
+        if endpoint.model_archive:
+            lines.append(f"  {endpoint.name}: serverless, model {endpoint.model_archive}")
+            continue
         if endpoint.multi_model:
             archives = sorted(p.name for p in settings.models_dir.glob("*.tar.gz"))
             lines.append(f"  {endpoint.name}: multi-model, TargetModel one of {archives}")
@@ -117,6 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--load-timeout", type=float, default=60.0, help="seconds before ModelNotReadyException")
     serve.add_argument("--invocation-timeout", type=float, default=60.0, help="seconds a model may take")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument("--state-dir", type=Path, help="async queue and notifications (default .local-endpoint/ENV)")
+    serve.add_argument("--s3-endpoint-url", help="S3 for async inputs and outputs (default: a local server)")
+    serve.add_argument("--async-bucket", default="creative-scoring-local", help="bucket of async outputs")
+    serve.add_argument("--async-max-input-mb", type=float, default=1024.0, help="async input limit (default 1 GB)")
     container = commands.add_parser("container", help="serve only the embedded model server (container API)")
     container.add_argument("--host", default="127.0.0.1")
     container.add_argument("--port", type=int, default=9080)

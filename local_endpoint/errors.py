@@ -41,6 +41,12 @@ class ValidationError(RuntimeApiError):
     status, shape = 400, "ValidationError"
 
 
+class Throttling(RuntimeApiError):
+    """What SageMaker answers over an endpoint's concurrency limit (400, as reported by SDK users)."""
+
+    status, shape = 400, "ThrottlingException"
+
+
 class ModelNotReady(RuntimeApiError):
     status, shape = 429, "ModelNotReadyException"
 

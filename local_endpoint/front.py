@@ -10,6 +10,7 @@ endpoints and the models loaded in them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import re
@@ -21,11 +22,19 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from local_endpoint.async_inference import (
+    DEFAULT_TIMEOUT_S,
+    DEFAULT_TTL_S,
+    AsyncRequest,
+    AsyncService,
+    new_inference_id,
+)
 from local_endpoint.container import CUSTOM_ATTRIBUTES, TARGET_MODEL, Container, ContainerResponse, ContainerUnavailable
 from local_endpoint.errors import (
     TIMEOUT_MESSAGE,
@@ -33,10 +42,11 @@ from local_endpoint.errors import (
     ModelError,
     RuntimeApiError,
     ServiceUnavailable,
+    Throttling,
     ValidationError,
 )
 from local_endpoint.models import LoadFailed, ModelManager
-from local_endpoint.settings import LocalEndpoint, Settings
+from local_endpoint.settings import SERVERLESS, LocalEndpoint, Settings
 from training.archive import UnsafeArchive
 
 VARIANT = "AllTraffic"
@@ -46,6 +56,15 @@ INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _COMPONENT = re.compile(r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
 _TRACEBACK = "\nTraceback (most recent call last):"
+INPUT_LOCATION = "X-Amzn-SageMaker-InputLocation"
+ASYNC_CONTENT_TYPE = "X-Amzn-SageMaker-Content-Type"
+ASYNC_ACCEPT = "X-Amzn-SageMaker-Accept"
+TTL = "X-Amzn-SageMaker-RequestTTLSeconds"
+INVOCATION_TIMEOUT = "X-Amzn-SageMaker-InvocationTimeoutSeconds"
+FILENAME = "X-Amzn-SageMaker-Filename"
+OUTPUT_EXTENSION = "X-Amzn-SageMaker-S3OutputPathExtension"
+_FILENAME = re.compile(r"^(?!.*\..*\.)[a-zA-Z0-9][a-zA-Z0-9-_\.]*$")
+_EXTENSION = re.compile(r"^(?!s3:|https:)[a-zA-Z0-9!_.*'()/-]+$")
 
 log = logging.getLogger("local_endpoint.requests")
 ContainerFactory = Callable[[Settings], AbstractAsyncContextManager[Container]]
@@ -68,6 +87,8 @@ class Front:
         self.open_container = open_container
         self.on_ready = on_ready
         self.models: ModelManager | None = None
+        self.async_service: AsyncService | None = None
+        self._in_flight: dict[str, int] = {}
 
     @asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -81,11 +102,45 @@ class Front:
                 load_timeout_s=self.settings.load_timeout_s,
             )
             for endpoint in self.settings.endpoints:
-                for component, archive in endpoint.components.items():
-                    await self.models.preload(component, archive)
-            if self.on_ready:
-                self.on_ready()
-            yield
+                for name, archive in endpoint.preloads().items():
+                    await self.models.preload(name, archive)
+            self.async_service = await anyio.to_thread.run_sync(self._start_async)
+            try:
+                if self.on_ready:
+                    self.on_ready()
+                yield
+            finally:
+                if self.async_service is not None:
+                    await self.async_service.stop()
+
+    def _start_async(self) -> AsyncService | None:
+        endpoints = [e for e in self.settings.endpoints if e.is_async]
+        if not endpoints:
+            return None
+        service = AsyncService(
+            state_dir=self.settings.state_dir,
+            s3_endpoint_url=self.settings.s3_endpoint_url,
+            bucket=self.settings.async_bucket,
+            region=self.settings.region,
+            max_input_bytes=self.settings.async_max_input_bytes,
+        )
+        for endpoint in endpoints:
+            service.start_worker(
+                endpoint.name,
+                concurrency=endpoint.max_concurrency or 1,
+                invoke=functools.partial(self._call_for_async, endpoint.name),
+                include_response=endpoint.include_response,
+            )
+        return service
+
+    async def _call_for_async(self, model: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+        assert self.models is not None
+        try:
+            result = await self.models.container.invoke(model, body, headers)
+        except ContainerUnavailable:
+            return 503, b"The model server is unavailable.", None
+        message = result.body if result.ok else result.body.decode("utf-8", "replace").split(_TRACEBACK, 1)[0].encode()
+        return result.status, message, result.content_type
 
     async def invoke(self, request: Request) -> Response:
         request_id, started, outcome = str(uuid.uuid4()), time.perf_counter(), _Outcome()
@@ -115,8 +170,12 @@ class Front:
         if len(body) > endpoint.max_body_bytes:
             raise ValidationError(f"Request {request_id} has oversize body.")
         forwarded = {k: headers[k] for k in ("content-type", "accept", CUSTOM_ATTRIBUTES, TARGET_MODEL) if k in headers}
+        if endpoint.is_async:
+            raise ValidationError(f"Endpoint {name} is an asynchronous endpoint; call InvokeEndpointAsync.")
         if endpoint.multi_model:
             result = await self._multi_model(endpoint, headers, body, forwarded, request_id, outcome)
+        elif endpoint.kind == SERVERLESS:
+            result = await self._serverless(endpoint, headers, body, forwarded, outcome)
         else:
             result = await self._component(endpoint, headers, body, forwarded, outcome)
         if not result.ok:
@@ -178,6 +237,75 @@ class Front:
         outcome.target = component
         return await self._call(component, body, forwarded, outcome)
 
+    async def _serverless(
+        self, endpoint: LocalEndpoint, headers: Any, body: bytes, forwarded: dict[str, str], outcome: _Outcome
+    ) -> ContainerResponse:
+        if TARGET_MODEL in headers or INFERENCE_COMPONENT in headers:
+            raise ValidationError(
+                f"Endpoint {endpoint.name} is a serverless endpoint with one model; remove "
+                f"{TARGET_MODEL if TARGET_MODEL in headers else INFERENCE_COMPONENT}."
+            )
+        limit = endpoint.max_concurrency or 1
+        if self._in_flight.get(endpoint.name, 0) >= limit:
+            raise Throttling(
+                f"Rate exceeded: serverless endpoint {endpoint.name} allows {limit} concurrent invocations."
+            )
+        self._in_flight[endpoint.name] = self._in_flight.get(endpoint.name, 0) + 1
+        try:
+            outcome.target = endpoint.model_archive
+            return await self._call(endpoint.name, body, forwarded, outcome)
+        finally:
+            self._in_flight[endpoint.name] -= 1
+
+    async def invoke_async(self, request: Request) -> Response:
+        request_id, started, outcome = str(uuid.uuid4()), time.perf_counter(), _Outcome()
+        name = request.path_params["name"]
+        try:
+            response = self._accept_async(request, name, request_id, outcome)
+        except RuntimeApiError as e:
+            response = e.response(request_id)
+        except Exception:
+            log.exception("request %s failed inside the local endpoint", request_id)
+            response = InternalFailure("An internal failure occurred. Please try again.").response(request_id)
+        _log(name, request_id, response, started, outcome)
+        return response
+
+    def _accept_async(self, request: Request, name: str, request_id: str, outcome: _Outcome) -> Response:
+        endpoint = self._endpoint(name)
+        if not endpoint.is_async or self.async_service is None:
+            raise ValidationError(f"Endpoint {name} is not an asynchronous endpoint; call InvokeEndpoint.")
+        headers = request.headers
+        _check_headers(headers)
+        location = headers.get(INPUT_LOCATION)
+        if not location or not location.startswith("s3://") or len(location) > 1024:
+            raise ValidationError(f"{INPUT_LOCATION} must be an s3://bucket/key URI of at most 1024 characters.")
+        inference_id = headers.get(INFERENCE_ID) or new_inference_id()
+        filename = _pattern_header(headers, FILENAME, _FILENAME, 32) or f"{inference_id}.out"
+        extension = _pattern_header(headers, OUTPUT_EXTENSION, _EXTENSION, 512)
+        accepted = AsyncRequest(
+            inference_id=inference_id,
+            endpoint=name,
+            input_location=location,
+            content_type=headers.get(ASYNC_CONTENT_TYPE),
+            accept=headers.get(ASYNC_ACCEPT),
+            custom_attributes=headers.get(CUSTOM_ATTRIBUTES),
+            output_location=self.settings.async_location(
+                name, "output", f"{extension.strip('/') + '/' if extension else ''}{filename}"
+            ),
+            failure_location=self.settings.async_location(name, "failures", f"{inference_id}-error.out"),
+            received_at=time.time(),
+            ttl_s=_int_header(headers, TTL, 60, 21_600, DEFAULT_TTL_S),
+            timeout_s=_int_header(headers, INVOCATION_TIMEOUT, 1, 3600, DEFAULT_TIMEOUT_S),
+        )
+        self.async_service.submit(accepted)
+        outcome.target = location
+        reply = {
+            "x-amzn-RequestId": request_id,
+            "X-Amzn-SageMaker-OutputLocation": accepted.output_location,
+            "X-Amzn-SageMaker-FailureLocation": accepted.failure_location,
+        }
+        return JSONResponse({"InferenceId": inference_id}, status_code=202, headers=reply)
+
     async def _call(self, model: str, body: bytes, headers: dict[str, str], outcome: _Outcome) -> ContainerResponse:
         assert self.models is not None
         started = time.perf_counter()
@@ -211,7 +339,8 @@ class Front:
                 "endpoints": [
                     {
                         "name": e.name,
-                        "hosting": "multi-model" if e.multi_model else "inference-components",
+                        "hosting": e.kind,
+                        "async": self.async_service.describe(e.name) if e.is_async and self.async_service else None,
                         "variant": VARIANT,
                         "inference_components": sorted(e.components),
                         "model_cache": e.cache_enabled,
@@ -221,6 +350,22 @@ class Front:
                 "loaded_models": loaded,
             }
         )
+
+
+def _int_header(headers: Any, name: str, low: int, high: int, default: int) -> int:
+    value = headers.get(name)
+    if value is None:
+        return default
+    if not value.isdigit() or not low <= int(value) <= high:
+        raise ValidationError(f"{name} must be a whole number of seconds from {low} to {high}, got {value!r}.")
+    return int(value)
+
+
+def _pattern_header(headers: Any, name: str, pattern: re.Pattern[str], limit: int) -> str | None:
+    value = headers.get(name)
+    if value is not None and (len(value) > limit or not pattern.match(value)):
+        raise ValidationError(f"{name} {value!r} does not match {pattern.pattern} (at most {limit} characters).")
+    return str(value) if value is not None else None
 
 
 def _check_headers(headers: Any) -> None:
@@ -265,6 +410,7 @@ def create_app(
     return Starlette(
         routes=[
             Route("/endpoints/{name}/invocations", front.invoke, methods=["POST"]),
+            Route("/endpoints/{name}/async-invocations", front.invoke_async, methods=["POST"]),
             Route("/ping", ping, methods=["GET"]),
             Route("/_local/endpoints", front.describe, methods=["GET"]),
         ],

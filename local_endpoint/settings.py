@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from stacks.config import MULTI_MODEL, ConfigError, EndpointConfig, parse_environments
@@ -12,24 +12,63 @@ from training.archive import read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 REALTIME_MAX_BODY = 6 * 1024 * 1024
+SERVERLESS_MAX_BODY = 4 * 1024 * 1024
+SERVERLESS, ASYNC = "serverless", "async"
 BACKENDS = ("embedded", "real-stack", "container")
 
 
 @dataclass(frozen=True, kw_only=True)
 class LocalEndpoint:
-    """One endpoint as cdk.json declares it: multi-model (``TargetModel``) or inference components."""
+    """One endpoint as cdk.json declares it.
+
+    ``kind`` is its hosting mode: ``multi-model`` (``TargetModel``), ``inference-components``
+    (``InferenceComponentName``), ``serverless`` or ``async`` (one model, ``model_archive``).
+    """
 
     name: str
-    multi_model: bool
-    components: dict[str, str]  # inference component name -> archive name in the models folder
-    cache_enabled: bool
+    kind: str
+    components: dict[str, str] = field(default_factory=dict)  # component name -> archive in the models folder
+    model_archive: str | None = None
+    cache_enabled: bool = True
     max_body_bytes: int = REALTIME_MAX_BODY
+    max_concurrency: int | None = None  # serverless MaxConcurrency; async concurrent invocations
+    include_response: bool = False  # async: the response goes into the success notification
+
+    @property
+    def multi_model(self) -> bool:
+        return self.kind == MULTI_MODEL
+
+    @property
+    def is_async(self) -> bool:
+        return self.kind == ASYNC
+
+    def preloads(self) -> dict[str, str]:
+        """Models loaded at start, by the name the container knows them under: components, or the one model."""
+        return {self.name: self.model_archive} if self.model_archive else dict(self.components)
 
     @classmethod
     def from_config(cls, endpoint: EndpointConfig) -> LocalEndpoint:
+        kind, single = endpoint.hosting, getattr(endpoint, "model", None)
+        if kind == SERVERLESS:
+            return cls(
+                name=endpoint.name,
+                kind=kind,
+                model_archive=f"{single}.tar.gz",
+                max_body_bytes=SERVERLESS_MAX_BODY,
+                max_concurrency=endpoint.serverless.max_concurrency,  # type: ignore[attr-defined]
+            )
+        if kind == ASYNC:
+            settings = endpoint.async_inference  # type: ignore[attr-defined]
+            return cls(
+                name=endpoint.name,
+                kind=kind,
+                model_archive=f"{single}.tar.gz",
+                max_concurrency=settings.max_concurrent_invocations_per_instance * endpoint.instance_count,
+                include_response=settings.include_response_in_notifications,
+            )
         return cls(
             name=endpoint.name,
-            multi_model=endpoint.hosting == MULTI_MODEL,
+            kind=kind,
             components={component_name(endpoint.name, m.name): f"{m.name}.tar.gz" for m in endpoint.models},
             cache_enabled=endpoint.model_cache,
         )
@@ -52,6 +91,13 @@ class Settings:
     workers_per_model: int = 2
     region: str = "us-east-1"
     account: str = "000000000000"
+    state_dir: Path = ROOT / ".local-endpoint" / "state"  # async queue and notifications: survive restarts
+    s3_endpoint_url: str | None = None  # None: an S3 server (moto) is started on loopback
+    async_bucket: str = "creative-scoring-local"
+    async_max_input_bytes: int = 1024**3
+
+    def async_location(self, endpoint: str, kind: str, filename: str) -> str:
+        return f"s3://{self.async_bucket}/async/{endpoint}/{kind}/{filename}"
 
     def endpoint(self, name: str) -> LocalEndpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

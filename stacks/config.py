@@ -16,7 +16,10 @@ from stacks.defaults import INSTANCE_TYPES, InstanceType
 
 MULTI_MODEL = "multi-model"
 INFERENCE_COMPONENTS = "inference-components"
-HOSTING_MODES = (MULTI_MODEL, INFERENCE_COMPONENTS)
+SERVERLESS = "serverless"
+ASYNC = "async"
+HOSTING_MODES = (MULTI_MODEL, INFERENCE_COMPONENTS, SERVERLESS, ASYNC)
+SINGLE_MODEL = (SERVERLESS, ASYNC)  # one archive per endpoint, named by the endpoint's ``model``
 BLUE_GREEN = "blue-green"
 ROLLING = "rolling"
 ROLLOUT_STRATEGIES = (BLUE_GREEN, ROLLING)
@@ -25,6 +28,7 @@ _ENDPOINT_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_GPU_TAG = re.compile(r"(^|[-_.])(gpu|cu\d+)([-_.]|$)")  # e.g. 2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker
 
 T = TypeVar("T")
 
@@ -35,11 +39,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True, kw_only=True)
 class Scaling:
+    """Instance bounds and targets; serverless endpoints scale provisioned concurrency instead of instances."""
+
     enabled: bool
-    min_instances: int
+    min_instances: int  # 0 only for async endpoints, which queue requests while no instance runs
     max_instances: int
     invocations_per_instance: int
     gpu_utilization_percent: int
+    backlog_per_instance: int  # async: queued requests per instance that target tracking aims for
+    provisioned_concurrency_utilization: float  # serverless: share of provisioned concurrency in use, 0-1
     scale_in_cooldown_s: int
     scale_out_cooldown_s: int
 
@@ -58,6 +66,10 @@ class AlarmThresholds:
     disk_percent: int
     model_loading_wait_p99_ms: float
     cache_hit_rate_min: float
+    model_setup_p99_ms: float  # serverless cold start
+    backlog_size: int  # async: requests queued or in progress
+    oldest_request_age_s: int  # async: age of the oldest queued request
+    invocation_failures_per_minute: int  # async: requests that failed for any reason
     evaluation_minutes: int
 
 
@@ -82,20 +94,51 @@ class ComponentModel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Serverless:
+    """A serverless endpoint's capacity: memory per concurrent invocation, and how many may run at once."""
+
+    memory_mb: int
+    max_concurrency: int
+    provisioned_concurrency: int  # 0: on demand only, no autoscaling
+
+
+@dataclass(frozen=True, kw_only=True)
+class AsyncInference:
+    """How SageMaker feeds queued requests to an async endpoint's container, and what notifications carry."""
+
+    max_concurrent_invocations_per_instance: int
+    include_response_in_notifications: bool
+
+
+@dataclass(frozen=True, kw_only=True)
 class EndpointConfig:
+    """One endpoint. Fields that a hosting mode does not use are ``None`` or empty:
+
+    - ``instance_type``, ``instance``, ``instance_count``: ``None`` for serverless.
+    - ``model``: the archive model a serverless or async endpoint hosts; ``None`` otherwise.
+    - ``models``: inference components only. ``serverless`` and ``async_inference``: their mode only.
+    """
+
     name: str
     hosting: str
-    instance_type: str
-    instance: InstanceType
-    instance_count: int
+    instance_type: str | None
+    instance: InstanceType | None
+    instance_count: int | None
     image: str
     model_cache: bool
+    model: str | None
     models: tuple[ComponentModel, ...]
+    serverless: Serverless | None
+    async_inference: AsyncInference | None
     volume_size_gb: int | None
     encrypt_volume: bool
     scaling: Scaling
     alarms: AlarmThresholds
     rollout: Rollout
+
+    @property
+    def gpus(self) -> int:
+        return self.instance.gpus if self.instance else 0
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -1,0 +1,231 @@
+"""``python -m ops``: operations on a deployed environment that CloudFormation has no resource for.
+
+python -m ops transform --env dev --endpoint creative-scoring-dev-async \\
+    --input s3://BUCKET/batch/in/ --output s3://BUCKET/batch/out/       # batch transform, waits for the end
+python -m ops transform --model NAME --input ... --output ... --no-wait  # a Model by name; returns once created
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from dataclasses import fields
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError
+
+from ops.transform import (
+    AwsCallError,
+    JobFailed,
+    TransformError,
+    TransformRequest,
+    build_request,
+    find_model,
+    run,
+    transform_instance_types,
+)
+
+EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+STACK_NAME = "CreativeScoring-{env}"
+DEFAULTS = {f.name: f.default for f in fields(TransformRequest)}
+POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
+HINTS = {
+    "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, `aws configure` or `aws sso login`)",
+    "NoRegionError": "pass --region or set AWS_REGION",
+}
+EPILOG = """\
+exit codes: 0 job completed (or created, with --no-wait); 1 job Failed or Stopped; 2 invalid arguments;
+3 an AWS call failed (credentials, permissions, missing stack). Limits and the API each option maps to:
+docs/batch-transform.md."""
+
+ClientFactory = Callable[[str, "str | None"], Any]
+
+
+def boto3_client(service: str, region: str | None) -> Any:
+    """A client of the default credential chain; ``region`` None uses the configured one."""
+    return boto3.client(service, region_name=region)
+
+
+def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_client) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+        if not (args.model or args.endpoint):
+            parser.error("pass --endpoint (its Model is read from the stack outputs) or --model NAME")
+    except SystemExit as e:  # --help and usage errors: argparse has printed them
+        return e.code if isinstance(e.code, int) else EXIT_INVALID
+    try:
+        description = _transform(args, client_factory)
+    except JobFailed as e:
+        print(e, file=sys.stderr)
+        return EXIT_JOB_FAILED
+    except TransformError as e:
+        print(f"invalid transform request: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    except AwsCallError as e:
+        print(e if e.code not in HINTS else f"{e}; {HINTS[e.code]}", file=sys.stderr)
+        return EXIT_AWS
+    except KeyboardInterrupt:
+        print("interrupted: the transform job, if created, keeps running", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    print(json.dumps(description, indent=2, default=str) if args.json else summary(description))
+    return EXIT_OK
+
+
+def _transform(args: argparse.Namespace, client_factory: ClientFactory) -> dict[str, Any]:
+    stack = STACK_NAME.format(env=args.env)
+    model = args.model or find_model(_client(client_factory, "cloudformation", args.region), stack, args.endpoint)
+    job_name = args.job_name or default_job_name(args.endpoint or model, datetime.now(UTC))
+    request = build_request(job_name, model, args.input, args.output, **_options(args))
+    sagemaker = _client(client_factory, "sagemaker", args.region)
+    return run(sagemaker, request, wait=not args.no_wait, poll_s=args.poll_s, progress=_progress)
+
+
+def _client(client_factory: ClientFactory, service: str, region: str | None) -> Any:
+    try:
+        return client_factory(service, region)
+    except BotoCoreError as e:
+        raise AwsCallError(f"creating the {service} client", type(e).__name__, str(e)) from e
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {name: getattr(args, name) for name in DEFAULTS if name not in POSITIONAL}
+    options["batch_strategy"] = None if args.batch_strategy == "None" else args.batch_strategy
+    options["environment"] = dict(args.environment or [])
+    return options
+
+
+def default_job_name(base: str, now: datetime) -> str:
+    """``<base>-YYYYmmdd-HHMMSS``, ``base`` cut so the name fits TransformJobName's 63 characters."""
+    return f"{base[:47].rstrip('-')}-{now:%Y%m%d-%H%M%S}"
+
+
+def summary(description: dict[str, Any]) -> str:
+    """What a person needs from the last DescribeTransformJob response: status, where the results are."""
+    name, status = description["TransformJobName"], description["TransformJobStatus"]
+    lines = [
+        f"transform job {name}: {status}",
+        f"  model   {description['ModelName']}",
+        f"  input   {description['TransformInput']['DataSource']['S3DataSource']['S3Uri']}",
+        f"  output  {description.get('TransformOutput', {}).get('S3OutputPath')} (<input key>.out per input object)",
+        f"  arn     {description['TransformJobArn']}",
+    ]
+    if status not in ("Completed", "Failed", "Stopped"):
+        lines.append(f"follow it: aws sagemaker describe-transform-job --transform-job-name {name}")
+    return "\n".join(lines)
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    transform = commands.add_parser(
+        "transform",
+        help="run a batch transform job on a deployed Model",
+        description="Run a SageMaker batch transform job on the Model behind an endpoint of a deployed stack.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _where(transform.add_argument_group("model and data"))
+    _how(transform.add_argument_group("records and payloads (TransformInput, TransformOutput, limits)"))
+    _resources(transform.add_argument_group("instances and the container"))
+    _run(transform.add_argument_group("running"))
+    return parser
+
+
+def _where(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--env", default="dev", help="the Model is read from stack CreativeScoring-ENV (default: dev)")
+    group.add_argument("--endpoint", help="endpoint whose Model to use, e.g. creative-scoring-dev-async")
+    group.add_argument("--model", help="SageMaker Model name; skips the stack lookup")
+    group.add_argument("--input", required=True, metavar="S3_URI", help="S3 prefix or object: s3://bucket/key")
+    group.add_argument("--output", required=True, metavar="S3_URI", help="S3 prefix for the results")
+    group.add_argument("--job-name", help="TransformJobName (default: ENDPOINT-YYYYmmdd-HHMMSS, UTC)")
+    group.add_argument("--region", help="AWS region (default: the configured one)")
+
+
+def _how(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--content-type", default=DEFAULTS["content_type"], help=_default("ContentType of requests"))
+    group.add_argument("--split-type", choices=["None", "Line"], default=DEFAULTS["split_type"], help=_default(""))
+    group.add_argument("--compression", choices=["None", "Gzip"], default=DEFAULTS["compression"], help=_default(""))
+    group.add_argument(
+        "--batch-strategy",
+        choices=["SingleRecord", "MultiRecord", "None"],
+        default=DEFAULTS["batch_strategy"],
+        help=_default("None (omitted) is required with --split-type None"),
+    )
+    group.add_argument(
+        "--max-payload-mb", type=int, default=DEFAULTS["max_payload_mb"], metavar="N", help=_default("0..100")
+    )
+    group.add_argument(
+        "--max-concurrent-transforms",
+        type=int,
+        default=DEFAULTS["max_concurrent_transforms"],
+        metavar="N",
+        help=_default("per instance; times --max-payload-mb at most 100"),
+    )
+    group.add_argument(
+        "--assemble-with", choices=["None", "Line"], default=DEFAULTS["assemble_with"], help=_default("")
+    )
+    group.add_argument("--accept", default=DEFAULTS["accept"], help=_default("Accept of requests"))
+    group.add_argument("--kms-key-id", help="KMS key for the output objects (default: the bucket's encryption)")
+
+
+def _resources(group: argparse._ArgumentGroup) -> None:
+    types = len(transform_instance_types())
+    group.add_argument(
+        "--instance-type",
+        default=DEFAULTS["instance_type"],
+        metavar="TYPE",
+        help=_default(f"one of the {types} batch transform types of botocore's SageMaker model"),
+    )
+    group.add_argument("--instance-count", type=int, default=DEFAULTS["instance_count"], metavar="N", help=_default(""))
+    group.add_argument(
+        "--invocation-timeout-s",
+        type=int,
+        default=DEFAULTS["invocation_timeout_s"],
+        metavar="S",
+        help=_default("seconds per request, 1..3600"),
+    )
+    group.add_argument(
+        "--invocation-max-retries",
+        type=int,
+        default=DEFAULTS["invocation_max_retries"],
+        metavar="N",
+        help=_default("retries of a failed request, 0..3"),
+    )
+    group.add_argument(
+        "--container-env",
+        dest="environment",
+        action="append",
+        type=_key_value,
+        metavar="KEY=VALUE",
+        help="container environment variable, repeatable (at most 16)",
+    )
+
+
+def _run(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--no-wait", action="store_true", help="return once the job is created")
+    group.add_argument("--poll-s", type=float, default=30.0, help=_default("seconds between DescribeTransformJob"))
+    group.add_argument("--json", action="store_true", help="print the last DescribeTransformJob response as JSON")
+
+
+def _default(text: str) -> str:
+    return f"{text} (default: %(default)s)".lstrip()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

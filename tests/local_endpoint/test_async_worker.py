@@ -1,0 +1,147 @@
+"""The async worker against a real S3 server (moto's, on loopback): exactly one object per accepted request."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto.server import ThreadedMotoServer
+
+from local_endpoint.async_inference import AsyncRequest, AsyncWorker, Notifier, ObjectStore, RequestStore
+from tests.local_endpoint.conftest import free_port
+
+BUCKET = "async-test"
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def objects(s3_url: str) -> ObjectStore:
+    store = ObjectStore(s3_url, "us-east-1")
+    store.ensure_bucket(BUCKET)
+    return store
+
+
+def _request(name: str, **overrides: Any) -> AsyncRequest:
+    fields: dict[str, Any] = {
+        "inference_id": name,
+        "endpoint": "async-endpoint",
+        "input_location": f"s3://{BUCKET}/in/{name}.json",
+        "content_type": "application/json",
+        "accept": "application/json",
+        "custom_attributes": None,
+        "output_location": f"s3://{BUCKET}/out/{name}.out",
+        "failure_location": f"s3://{BUCKET}/failures/{name}-error.out",
+        "received_at": time.time(),
+        "ttl_s": 600,
+        "timeout_s": 5,
+    }
+    return AsyncRequest(**(fields | overrides))
+
+
+async def _echo(body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
+    if body == b"bad":
+        return 400, b"instances[0].headline: required field is missing", None
+    if body == b"slow":
+        await asyncio.sleep(3)
+    return 200, body.upper(), "application/json"
+
+
+def _run(tmp_path: Path, objects: ObjectStore, requests: list[AsyncRequest]) -> tuple[RequestStore, Notifier]:
+    store, notifier = RequestStore(tmp_path / "queue.sqlite"), Notifier(tmp_path / "notifications")
+
+    async def drive() -> None:
+        worker = AsyncWorker(
+            endpoint="async-endpoint",
+            region="us-east-1",
+            concurrency=2,
+            requests=store,
+            objects=objects,
+            notifier=notifier,
+            invoke=_echo,
+            include_response=True,
+        )
+        for request in requests:
+            store.add(request)
+        task = asyncio.create_task(worker.run())
+        while store.counts("async-endpoint").get("queued"):
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(drive())
+    return store, notifier
+
+
+def test_answers_failures_and_notifications_land_where_the_202_said(tmp_path: Path, objects: ObjectStore) -> None:
+    objects.write(f"s3://{BUCKET}/in/good.json", b"scores", None)
+    objects.write(f"s3://{BUCKET}/in/bad.json", b"bad", None)
+    requests = [_request("good"), _request("bad"), _request("missing")]
+    store, notifier = _run(tmp_path, objects, requests)
+    assert objects.read(f"s3://{BUCKET}/out/good.out") == b"SCORES"
+    assert store.counts("async-endpoint") == {"completed": 1, "failed": 2}
+    for name, reason in (("bad", "Received client error (400)"), ("missing", "Failed to download input data")):
+        assert objects.size(f"s3://{BUCKET}/out/{name}.out") is None
+        report = json.loads(objects.read(f"s3://{BUCKET}/failures/{name}-error.out"))
+        assert reason in report["failureReason"]
+    success = [json.loads(line) for line in notifier.path("async-endpoint", "success").read_text().splitlines()]
+    assert success[0]["invocationStatus"] == "Completed"
+    assert success[0]["responseParameters"]["outputLocation"] == f"s3://{BUCKET}/out/good.out"
+    assert success[0]["responseParameters"]["responseBody"] == "SCORES"
+    errors = [json.loads(line) for line in notifier.path("async-endpoint", "error").read_text().splitlines()]
+    assert {e["inferenceId"] for e in errors} == {"bad", "missing"}
+    assert all(e["eventName"] == "InferenceResult" and e["invocationStatus"] == "Failed" for e in errors)
+
+
+def test_expired_requests_and_timeouts_fail_with_their_reason(tmp_path: Path, objects: ObjectStore) -> None:
+    objects.write(f"s3://{BUCKET}/in/old.json", b"x", None)
+    objects.write(f"s3://{BUCKET}/in/slow.json", b"slow", None)
+    requests = [_request("old", received_at=time.time() - 120, ttl_s=60), _request("slow", timeout_s=1)]
+    _run(tmp_path, objects, requests)
+    assert "Request expired" in objects.read(f"s3://{BUCKET}/failures/old-error.out").decode()
+    assert "timed out" in objects.read(f"s3://{BUCKET}/failures/slow-error.out").decode()
+
+
+def test_a_request_whose_object_exists_is_only_recorded_not_run_again(tmp_path: Path, objects: ObjectStore) -> None:
+    objects.write(f"s3://{BUCKET}/in/done.json", b"bad", None)  # would fail if it ran again
+    objects.write(f"s3://{BUCKET}/out/done.out", b"EARLIER ANSWER", None)
+    store, _ = _run(tmp_path, objects, [_request("done")])
+    assert store.counts("async-endpoint") == {"completed": 1}
+    assert objects.size(f"s3://{BUCKET}/failures/done-error.out") is None
+
+
+def test_oversize_input_is_a_failure(tmp_path: Path, objects: ObjectStore) -> None:
+    objects.write(f"s3://{BUCKET}/in/big.json", b"x" * 2048, None)
+    store, notifier = RequestStore(tmp_path / "q.sqlite"), Notifier(tmp_path / "n")
+
+    async def drive() -> None:
+        worker = AsyncWorker(
+            endpoint="async-endpoint",
+            region="us-east-1",
+            concurrency=1,
+            requests=store,
+            objects=objects,
+            notifier=notifier,
+            invoke=_echo,
+            include_response=False,
+            max_input_bytes=1024,
+        )
+        store.add(_request("big"))
+        task = asyncio.create_task(worker.run())
+        while store.counts("async-endpoint").get("queued"):
+            await asyncio.sleep(0.05)
+        task.cancel()
+
+    asyncio.run(drive())
+    assert "is 2048 bytes; the limit is 1024" in objects.read(f"s3://{BUCKET}/failures/big-error.out").decode()

@@ -1,0 +1,91 @@
+"""Real boto3 clients behind botocore's Stubber: every request the code builds passes botocore's validation.
+
+No test reaches AWS: the environment holds no credentials and no config, and the HTTP layer refuses to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import botocore.httpsession
+import pytest
+from botocore.stub import Stubber
+
+REGION = "us-east-1"
+STACK = "CreativeScoring-dev"
+ENDPOINT = "creative-scoring-dev-async"
+MODEL = "ModelCreativeScoringDevAsync-1a2B3c4D"
+ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/{}"
+CREATED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No credentials, config or instance metadata to find, and no HTTP request leaves the process."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a test tried to send an HTTP request")
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
+
+
+def client(service: str) -> Any:
+    return boto3.client(service, region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[Stubber]:
+    """A stubbed SageMaker client (``stubber.client``); every queued response must be consumed."""
+    with Stubber(client("sagemaker")) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+@pytest.fixture
+def cloudformation() -> Iterator[Stubber]:
+    with Stubber(client("cloudformation")) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def describe_stacks_response(outputs: dict[str, str]) -> dict[str, Any]:
+    listed = [{"OutputKey": k, "OutputValue": v} for k, v in outputs.items()]
+    return {
+        "Stacks": [{"StackName": STACK, "CreationTime": CREATED, "StackStatus": "CREATE_COMPLETE", "Outputs": listed}]
+    }
+
+
+def job_description(params: dict[str, Any], status: str, **extra: Any) -> dict[str, Any]:
+    """A DescribeTransformJob response for the job created with CreateTransformJob ``params``."""
+    return {
+        "TransformJobName": params["TransformJobName"],
+        "TransformJobArn": ARN.format(params["TransformJobName"]),
+        "TransformJobStatus": status,
+        "ModelName": params["ModelName"],
+        "TransformInput": params["TransformInput"],
+        "TransformOutput": params["TransformOutput"],
+        "TransformResources": params["TransformResources"],
+        "CreationTime": CREATED,
+        **extra,
+    }
+
+
+def queue_job(stubber: Stubber, params: dict[str, Any], statuses: list[str], **final: Any) -> None:
+    """Expect CreateTransformJob with exactly ``params``, then one DescribeTransformJob per status."""
+    name = params["TransformJobName"]
+    stubber.add_response("create_transform_job", {"TransformJobArn": ARN.format(name)}, params)
+    for i, status in enumerate(statuses):
+        extra = final if i == len(statuses) - 1 else {}
+        stubber.add_response(
+            "describe_transform_job", job_description(params, status, **extra), {"TransformJobName": name}
+        )

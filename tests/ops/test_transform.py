@@ -1,0 +1,336 @@
+"""ops.transform: requests checked by build_request and by botocore itself, the model lookup, the job loop."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+import pytest
+from botocore.exceptions import ParamValidationError
+from botocore.stub import Stubber
+
+from ops.transform import (
+    AwsCallError,
+    JobFailed,
+    TransformError,
+    TransformRequest,
+    build_request,
+    find_model,
+    run,
+    to_api,
+)
+from stacks.naming import output_id
+from tests.ops.conftest import ARN, ENDPOINT, MODEL, STACK, describe_stacks_response, queue_job
+
+JOB = "creative-scoring-dev-async-20250101-120000"
+REQUIRED = {
+    "job_name": JOB,
+    "model_name": MODEL,
+    "input_uri": "s3://creative-scoring-batch/in/2025-01-01/",
+    "output_uri": "s3://creative-scoring-batch/out/2025-01-01/",
+}
+EXPECTED_DEFAULT = {
+    "TransformJobName": JOB,
+    "ModelName": MODEL,
+    "MaxConcurrentTransforms": 1,
+    "MaxPayloadInMB": 6,
+    "BatchStrategy": "MultiRecord",
+    "ModelClientConfig": {"InvocationsTimeoutInSeconds": 600, "InvocationsMaxRetries": 3},
+    "TransformInput": {
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": "s3://creative-scoring-batch/in/2025-01-01/"}
+        },
+        "ContentType": "application/jsonlines",
+        "CompressionType": "None",
+        "SplitType": "Line",
+    },
+    "TransformOutput": {
+        "S3OutputPath": "s3://creative-scoring-batch/out/2025-01-01/",
+        "Accept": "application/jsonlines",
+        "AssembleWith": "Line",
+    },
+    "TransformResources": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1},
+}
+
+
+def create(stubber: Stubber, params: dict[str, Any]) -> None:
+    """Send ``params`` through the real client: botocore validates them, the Stubber compares them."""
+    stubber.add_response("create_transform_job", {"TransformJobArn": ARN.format("j")}, params)
+    stubber.client.create_transform_job(**params)
+
+
+def test_a_default_request_passes_botocore_validation_as_the_expected_parameters(sagemaker: Stubber) -> None:
+    params = to_api(build_request(**REQUIRED))
+    assert params == EXPECTED_DEFAULT
+    create(sagemaker, params)
+
+
+def test_every_option_maps_to_its_create_transform_job_member(sagemaker: Stubber) -> None:
+    request = build_request(
+        **REQUIRED,
+        content_type="text/csv",
+        split_type="None",
+        compression="Gzip",
+        batch_strategy=None,
+        max_payload_mb=20,
+        max_concurrent_transforms=5,
+        assemble_with="None",
+        accept="text/csv",
+        kms_key_id="alias/creative-scoring",
+        instance_type="ml.g5.xlarge",
+        instance_count=2,
+        invocation_timeout_s=3600,
+        invocation_max_retries=0,
+        environment={"MODEL_NAME": "creative-scorer-v2"},
+    )
+    expected = copy.deepcopy(EXPECTED_DEFAULT)
+    del expected["BatchStrategy"]
+    expected |= {
+        "MaxConcurrentTransforms": 5,
+        "MaxPayloadInMB": 20,
+        "Environment": {"MODEL_NAME": "creative-scorer-v2"},
+    }
+    expected["ModelClientConfig"] = {"InvocationsTimeoutInSeconds": 3600, "InvocationsMaxRetries": 0}
+    expected["TransformInput"] |= {"ContentType": "text/csv", "CompressionType": "Gzip", "SplitType": "None"}
+    expected["TransformOutput"] |= {"Accept": "text/csv", "AssembleWith": "None", "KmsKeyId": "alias/creative-scoring"}
+    expected["TransformResources"] = {"InstanceType": "ml.g5.xlarge", "InstanceCount": 2}
+    assert to_api(request) == expected
+    create(sagemaker, to_api(request))
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    defaults = {f.name: f.default for f in fields(TransformRequest) if f.name not in REQUIRED}
+    assert defaults | {"environment": None} == {
+        "content_type": "application/jsonlines",
+        "split_type": "Line",
+        "compression": "None",
+        "batch_strategy": "MultiRecord",
+        "max_payload_mb": 6,
+        "max_concurrent_transforms": 1,
+        "assemble_with": "Line",
+        "accept": "application/jsonlines",
+        "kms_key_id": None,
+        "instance_type": "ml.c5.xlarge",
+        "instance_count": 1,
+        "invocation_timeout_s": 600,
+        "invocation_max_retries": 3,
+        "environment": None,
+    }
+
+
+def test_the_request_is_immutable() -> None:
+    request = build_request(**REQUIRED, environment={"A": "1"})
+    with pytest.raises(TypeError):
+        request.environment["B"] = "2"  # type: ignore[index]
+
+
+# (rule, compliant options, non-compliant options, parameter named in the message)
+RULES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
+    ("job name pattern", {"job_name": "a--b-1"}, {"job_name": "batch_2025"}, "TransformJobName"),
+    ("job name starts alphanumeric", {"job_name": "a"}, {"job_name": "-a"}, "TransformJobName"),
+    ("job name length", {"job_name": "a" * 63}, {"job_name": "a" * 64}, "TransformJobName"),
+    ("model name pattern", {"model_name": "m-1"}, {"model_name": "m_1"}, "ModelName"),
+    ("input is s3://bucket/key", {"input_uri": "s3://bucket/one.jsonl"}, {"input_uri": "s3://bucket"}, "S3Uri"),
+    ("input is s3, not https", {"input_uri": "s3://b-1/k"}, {"input_uri": "https://b-1.s3.amazonaws.com/k"}, "S3Uri"),
+    ("output bucket name", {"output_uri": "s3://bucket.v2/o"}, {"output_uri": "s3://Bucket/o"}, "S3OutputPath"),
+    ("uri length", {"output_uri": "s3://b-1/" + "k" * 1015}, {"output_uri": "s3://b-1/" + "k" * 1016}, "S3OutputPath"),
+    ("content type length", {"content_type": "t/" + "x" * 254}, {"content_type": "t/" + "x" * 255}, "ContentType"),
+    ("accept present", {"accept": "application/json"}, {"accept": ""}, "Accept"),
+    ("split type", {"split_type": "None", "batch_strategy": None}, {"split_type": "RecordIO"}, "SplitType"),
+    ("compression", {"compression": "Gzip"}, {"compression": "gzip"}, "CompressionType"),
+    ("batch strategy", {"batch_strategy": "SingleRecord"}, {"batch_strategy": "MULTI_RECORD"}, "BatchStrategy"),
+    (
+        "batch strategy needs a split type",
+        {"split_type": "Line", "batch_strategy": "MultiRecord"},
+        {"split_type": "None", "batch_strategy": "MultiRecord"},
+        "BatchStrategy",
+    ),
+    ("assemble with", {"assemble_with": "None"}, {"assemble_with": "Newline"}, "AssembleWith"),
+    ("payload at most 100 MB", {"max_payload_mb": 100}, {"max_payload_mb": 101}, "MaxPayloadInMB"),
+    ("payload 0 streams", {"max_payload_mb": 0}, {"max_payload_mb": -1}, "MaxPayloadInMB"),
+    ("payload is an integer", {"max_payload_mb": 6}, {"max_payload_mb": "6"}, "MaxPayloadInMB"),
+    (
+        "payload x concurrency at most 100",
+        {"max_payload_mb": 6, "max_concurrent_transforms": 16},
+        {"max_payload_mb": 6, "max_concurrent_transforms": 17},
+        "MaxConcurrentTransforms",
+    ),
+    ("concurrency at least 1", {"max_concurrent_transforms": 1}, {"max_concurrent_transforms": 0}, "Concurrent"),
+    ("instance type", {"instance_type": "ml.m5.large"}, {"instance_type": "ml.t3.medium"}, "InstanceType"),
+    ("instance count", {"instance_count": 1}, {"instance_count": 0}, "InstanceCount"),
+    ("timeout at most 1 h", {"invocation_timeout_s": 3600}, {"invocation_timeout_s": 3601}, "TimeoutInSeconds"),
+    ("timeout at least 1 s", {"invocation_timeout_s": 1}, {"invocation_timeout_s": 0}, "TimeoutInSeconds"),
+    ("retries at most 3", {"invocation_max_retries": 3}, {"invocation_max_retries": 4}, "InvocationsMaxRetries"),
+    (
+        "at most 16 environment entries",
+        {"environment": {f"K{i}": "v" for i in range(16)}},
+        {"environment": {f"K{i}": "v" for i in range(17)}},
+        "Environment",
+    ),
+    ("environment key", {"environment": {"_A1": "v"}}, {"environment": {"A-1": "v"}}, "Environment"),
+    ("environment value", {"environment": {"A": "v" * 10240}}, {"environment": {"A": "v" * 10241}}, "Environment"),
+    ("kms key", {"kms_key_id": "alias/creative-scoring"}, {"kms_key_id": "alias/with space"}, "KmsKeyId"),
+]
+IDS = [rule[0] for rule in RULES]
+
+
+@pytest.mark.parametrize(("rule", "compliant", "non_compliant", "api"), RULES, ids=IDS)
+def test_a_compliant_request_is_built_and_passes_botocore(
+    sagemaker: Stubber, rule: str, compliant: dict[str, Any], non_compliant: dict[str, Any], api: str
+) -> None:
+    create(sagemaker, to_api(build_request(**REQUIRED | compliant)))
+
+
+@pytest.mark.parametrize(("rule", "compliant", "non_compliant", "api"), RULES, ids=IDS)
+def test_a_non_compliant_request_is_a_transform_error_naming_parameter_and_value(
+    rule: str, compliant: dict[str, Any], non_compliant: dict[str, Any], api: str
+) -> None:
+    with pytest.raises(TransformError) as raised:
+        build_request(**REQUIRED | non_compliant)
+    message = str(raised.value)
+    assert api in message
+    assert any(f"{name} (" in message for name in non_compliant)
+    assert isinstance(raised.value, ValueError)
+
+
+Mutation = Callable[[dict[str, Any]], object]
+BOTOCORE_REJECTS: dict[str, Mutation] = {
+    "negative MaxPayloadInMB": lambda p: p.update(MaxPayloadInMB=-1),
+    "InstanceCount 0": lambda p: p["TransformResources"].update(InstanceCount=0),
+    "InvocationsTimeoutInSeconds 0": lambda p: p["ModelClientConfig"].update(InvocationsTimeoutInSeconds=0),
+    "string MaxPayloadInMB": lambda p: p.update(MaxPayloadInMB="6"),
+    "empty TransformJobName": lambda p: p.update(TransformJobName=""),
+    "missing ModelName": lambda p: p.pop("ModelName"),
+    "unknown member": lambda p: p.update(DataProcessing={"JoinSource": "Input", "Join": "Input"}),
+}
+BOTOCORE_ACCEPTS: dict[str, Mutation] = {
+    "MaxPayloadInMB 101": lambda p: p.update(MaxPayloadInMB=101),
+    "payload x concurrency 600": lambda p: p.update(MaxPayloadInMB=6, MaxConcurrentTransforms=100),
+    "invalid BatchStrategy enum": lambda p: p.update(BatchStrategy="Bogus"),
+    "BatchStrategy without SplitType": lambda p: p["TransformInput"].update(SplitType="None"),
+    "invalid InstanceType enum": lambda p: p["TransformResources"].update(InstanceType="ml.t3.medium"),
+    "InvocationsTimeoutInSeconds 3601": lambda p: p["ModelClientConfig"].update(InvocationsTimeoutInSeconds=3601),
+    "TransformJobName off pattern": lambda p: p.update(TransformJobName="batch_2025!"),
+    "17 Environment entries": lambda p: p.update(Environment={f"K{i}": "v" for i in range(17)}),
+    "S3Uri not a URI": lambda p: p["TransformInput"]["DataSource"]["S3DataSource"].update(S3Uri="bucket/key"),
+}
+
+
+@pytest.mark.parametrize("mutate", BOTOCORE_REJECTS.values(), ids=BOTOCORE_REJECTS)
+def test_the_harness_validates_botocore_rejects_what_breaks_its_model(sagemaker: Stubber, mutate: Mutation) -> None:
+    params = copy.deepcopy(EXPECTED_DEFAULT)
+    mutate(params)
+    sagemaker.add_response("create_transform_job", {"TransformJobArn": ARN.format("j")})
+    with pytest.raises(ParamValidationError):
+        sagemaker.client.create_transform_job(**params)
+
+
+@pytest.mark.parametrize("mutate", BOTOCORE_ACCEPTS.values(), ids=BOTOCORE_ACCEPTS)
+def test_botocore_checks_no_maximum_enum_or_pattern_so_build_request_must(sagemaker: Stubber, mutate: Mutation) -> None:
+    params = copy.deepcopy(EXPECTED_DEFAULT)
+    mutate(params)
+    create(sagemaker, params)
+
+
+def test_a_request_built_around_build_request_is_still_stopped_by_botocore(sagemaker: Stubber) -> None:
+    request = TransformRequest(**REQUIRED, instance_count=0)
+    with pytest.raises(TransformError, match=r"botocore rejected the CreateTransformJob parameters.*InstanceCount"):
+        run(sagemaker.client, request, poll_s=0)
+
+
+def test_find_model_reads_the_endpoints_model_name_output(cloudformation: Stubber) -> None:
+    outputs = {output_id(ENDPOINT, "EndpointName"): ENDPOINT, "CreativeScoringDevAsyncModelName": MODEL}
+    cloudformation.add_response("describe_stacks", describe_stacks_response(outputs), {"StackName": STACK})
+    assert find_model(cloudformation.client, STACK, ENDPOINT) == MODEL
+
+
+def test_a_missing_model_output_names_the_stack_the_key_and_the_keys_present(cloudformation: Stubber) -> None:
+    outputs = {"CreativeScoringDevEndpointName": "creative-scoring-dev"}
+    cloudformation.add_response("describe_stacks", describe_stacks_response(outputs), {"StackName": STACK})
+    with pytest.raises(TransformError) as raised:
+        find_model(cloudformation.client, STACK, ENDPOINT)
+    message = str(raised.value)
+    assert STACK in message
+    assert "CreativeScoringDevAsyncModelName" in message
+    assert "['CreativeScoringDevEndpointName']" in message
+    assert "--model" in message
+
+
+def test_a_missing_stack_is_an_aws_call_error_naming_the_api_and_code(cloudformation: Stubber) -> None:
+    cloudformation.add_client_error(
+        "describe_stacks", "ValidationError", f"Stack with id {STACK} does not exist", 400, {"StackName": STACK}
+    )
+    with pytest.raises(AwsCallError) as raised:
+        find_model(cloudformation.client, STACK, ENDPOINT)
+    assert (raised.value.api, raised.value.code) == ("DescribeStacks", "ValidationError")
+    assert str(raised.value) == f"DescribeStacks failed: ValidationError: Stack with id {STACK} does not exist"
+
+
+class Recorder:
+    """A fake clock and sleep: ``clock`` returns ``ticks`` in turn, ``sleep`` records the seconds asked for."""
+
+    def __init__(self, *ticks: float) -> None:
+        self.ticks, self.slept, self.lines = list(ticks), list[float](), list[str]()
+
+    def clock(self) -> float:
+        return self.ticks.pop(0)
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def run_recorded(stubber: Stubber, recorder: Recorder, **kwargs: Any) -> dict[str, Any]:
+    request = build_request(**REQUIRED)
+    return run(
+        stubber.client,
+        request,
+        poll_s=kwargs.pop("poll_s", 5.0),
+        progress=recorder.lines.append,
+        clock=recorder.clock,
+        sleep=recorder.sleep,
+        **kwargs,
+    )
+
+
+def test_run_reports_each_status_change_with_elapsed_time_until_completed(sagemaker: Stubber) -> None:
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress", "InProgress", "Completed"])
+    recorder = Recorder(0.0, 1.0, 3725.0)
+    description = run_recorded(sagemaker, recorder, wait=True)
+    assert description["TransformJobStatus"] == "Completed"
+    assert recorder.lines == [f"[0:00:01] {JOB}: InProgress", f"[1:02:05] {JOB}: Completed"]
+    assert recorder.slept == [5.0, 5.0]
+
+
+def test_a_failed_job_raises_with_its_failure_reason(sagemaker: Stubber) -> None:
+    reason = "ClientError: See job logs for more information"
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress", "Failed"], FailureReason=reason)
+    recorder = Recorder(0.0, 1.0, 90.0)
+    with pytest.raises(JobFailed) as raised:
+        run_recorded(sagemaker, recorder, wait=True)
+    assert f"transform job {JOB} Failed: {reason}" in str(raised.value)
+    assert "/aws/sagemaker/TransformJobs" in str(raised.value)
+    assert raised.value.description["FailureReason"] == reason
+    assert isinstance(raised.value, TransformError)
+    assert recorder.lines == [f"[0:00:01] {JOB}: InProgress", f"[0:01:30] {JOB}: Failed"]
+
+
+def test_a_stopped_job_raises_too(sagemaker: Stubber) -> None:
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["Stopping", "Stopped"])
+    with pytest.raises(JobFailed, match=f"{JOB} Stopped: no FailureReason given"):
+        run_recorded(sagemaker, Recorder(0.0, 1.0, 2.0), wait=True)
+
+
+def test_without_wait_run_describes_the_job_once(sagemaker: Stubber) -> None:
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress"])
+    recorder = Recorder(0.0, 0.5)
+    assert run_recorded(sagemaker, recorder, wait=False)["TransformJobStatus"] == "InProgress"
+    assert recorder.slept == []
+    assert recorder.lines == [f"[0:00:00] {JOB}: InProgress"]
+
+
+def test_a_create_error_is_an_aws_call_error_naming_the_api_and_code(sagemaker: Stubber) -> None:
+    sagemaker.add_client_error("create_transform_job", "ResourceLimitExceeded", "too many ml.c5.xlarge for jobs")
+    with pytest.raises(AwsCallError, match="^CreateTransformJob failed: ResourceLimitExceeded: too many"):
+        run(sagemaker.client, build_request(**REQUIRED), poll_s=0)
