@@ -47,7 +47,10 @@ JSONLINES = "application/jsonlines"
 DEFAULT_ACCEPT = JSON
 
 MAX_INSTANCES_ENV = "CREATIVE_SCORER_MAX_INSTANCES"
-MAX_INSTANCES = int(os.environ.get(MAX_INSTANCES_ENV, "1000"))
+# Real-time requests stay small for latency; a batch transform job (SageMaker sets SAGEMAKER_BATCH=true)
+# packs as many records as fit in its MaxPayloadInMB, up to about 12,000 creatives in 6 MB.
+_BATCH = os.environ.get("SAGEMAKER_BATCH") == "true"
+MAX_INSTANCES = int(os.environ.get(MAX_INSTANCES_ENV, "100000" if _BATCH else "1000"))
 
 Prediction = dict[str, Any]
 

@@ -3,6 +3,7 @@
 python -m local_endpoint serve --env dev                 # the runtime API on http://127.0.0.1:8080
 python -m local_endpoint serve --backend real-stack      # Multi Model Server + inference toolkit behind it
 python -m local_endpoint container --port 9080           # only the embedded model server (container API)
+python -m local_endpoint transform --help                # a batch transform job, locally
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import uvicorn
 
 from local_endpoint.backends import open_container
+from local_endpoint.batch import run_cli as transform_cli
 from local_endpoint.container import EmbeddedContainer, create_container_app
 from local_endpoint.front import create_app
 from local_endpoint.real_stack import available as real_stack_missing
@@ -28,6 +30,9 @@ MIB = 1024 * 1024
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["transform"]:  # its own parser: python -m local_endpoint transform --help
+        return transform_cli(argv[1:])
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(message)s", stream=sys.stderr)
     if args.command == "container":
@@ -134,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--s3-endpoint-url", help="S3 for async inputs and outputs (default: a local server)")
     serve.add_argument("--async-bucket", default="creative-scoring-local", help="bucket of async outputs")
     serve.add_argument("--async-max-input-mb", type=float, default=1024.0, help="async input limit (default 1 GB)")
+    commands.add_parser("transform", help="run a batch transform job locally (transform --help)", add_help=False)
     container = commands.add_parser("container", help="serve only the embedded model server (container API)")
     container.add_argument("--host", default="127.0.0.1")
     container.add_argument("--port", type=int, default=9080)

@@ -40,6 +40,7 @@ from local_endpoint.errors import (
     TIMEOUT_MESSAGE,
     InternalFailure,
     ModelError,
+    ModelNotReady,
     RuntimeApiError,
     ServiceUnavailable,
     Throttling,
@@ -103,8 +104,16 @@ class Front:
             )
             for endpoint in self.settings.endpoints:
                 for name, archive in endpoint.preloads().items():
-                    await self.models.preload(name, archive)
-            self.async_service = await anyio.to_thread.run_sync(self._start_async)
+                    try:
+                        await self.models.preload(name, archive)
+                    except Exception as e:  # one broken model must not take the other endpoints down
+                        log.error(
+                            "endpoint %s: %s did not load (%s); its next invocation loads it again",
+                            endpoint.name,
+                            archive,
+                            e,
+                        )
+            self.async_service = await self._start_async()
             try:
                 if self.on_ready:
                     self.on_ready()
@@ -113,16 +122,19 @@ class Front:
                 if self.async_service is not None:
                     await self.async_service.stop()
 
-    def _start_async(self) -> AsyncService | None:
+    async def _start_async(self) -> AsyncService | None:
         endpoints = [e for e in self.settings.endpoints if e.is_async]
         if not endpoints:
             return None
-        service = AsyncService(
-            state_dir=self.settings.state_dir,
-            s3_endpoint_url=self.settings.s3_endpoint_url,
-            bucket=self.settings.async_bucket,
-            region=self.settings.region,
-            max_input_bytes=self.settings.async_max_input_bytes,
+        service = await anyio.to_thread.run_sync(
+            functools.partial(
+                AsyncService,
+                state_dir=self.settings.state_dir,
+                s3_endpoint_url=self.settings.s3_endpoint_url,
+                bucket=self.settings.async_bucket,
+                region=self.settings.region,
+                max_input_bytes=self.settings.async_max_input_bytes,
+            )
         )
         for endpoint in endpoints:
             service.start_worker(
@@ -136,9 +148,22 @@ class Front:
     async def _call_for_async(self, model: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, str | None]:
         assert self.models is not None
         try:
+            while True:  # the caller's InvocationTimeoutSeconds bounds the wait for a slow load
+                try:
+                    await self.models.pinned(model)
+                    break
+                except ModelNotReady:
+                    continue
             result = await self.models.container.invoke(model, body, headers)
+        except LoadFailed as e:
+            result = e.response
         except ContainerUnavailable:
             return 503, b"The model server is unavailable.", None
+        except RuntimeApiError as e:
+            return e.status, e.message.encode(), None
+        except Exception as e:  # an async request must settle, never loop on an error of this process
+            log.exception("asynchronous invocation of %s failed inside the local endpoint", model)
+            return 500, f"An internal failure occurred: {type(e).__name__}.".encode(), None
         message = result.body if result.ok else result.body.decode("utf-8", "replace").split(_TRACEBACK, 1)[0].encode()
         return result.status, message, result.content_type
 
@@ -235,7 +260,7 @@ class Front:
         if component not in endpoint.components:
             raise ValidationError(f"Inference Component {component} does not exist on endpoint {endpoint.name}.")
         outcome.target = component
-        return await self._call(component, body, forwarded, outcome)
+        return await self._call_pinned(component, body, forwarded, outcome)
 
     async def _serverless(
         self, endpoint: LocalEndpoint, headers: Any, body: bytes, forwarded: dict[str, str], outcome: _Outcome
@@ -253,7 +278,7 @@ class Front:
         self._in_flight[endpoint.name] = self._in_flight.get(endpoint.name, 0) + 1
         try:
             outcome.target = endpoint.model_archive
-            return await self._call(endpoint.name, body, forwarded, outcome)
+            return await self._call_pinned(endpoint.name, body, forwarded, outcome)
         finally:
             self._in_flight[endpoint.name] -= 1
 
@@ -305,6 +330,18 @@ class Front:
             "X-Amzn-SageMaker-FailureLocation": accepted.failure_location,
         }
         return JSONResponse({"InferenceId": inference_id}, status_code=202, headers=reply)
+
+    async def _call_pinned(
+        self, model: str, body: bytes, headers: dict[str, str], outcome: _Outcome
+    ) -> ContainerResponse:
+        assert self.models is not None
+        try:
+            await self.models.pinned(model)
+        except LoadFailed as e:
+            return e.response
+        except (UnsafeArchive, tarfile.TarError) as e:
+            raise ValidationError(f"The archive of model {model} cannot be used: {e}") from e
+        return await self._call(model, body, headers, outcome)
 
     async def _call(self, model: str, body: bytes, headers: dict[str, str], outcome: _Outcome) -> ContainerResponse:
         assert self.models is not None

@@ -11,6 +11,8 @@ cannot hold.
 - A load that fails is forgotten, so the next request tries again; other models are not touched.
 - A load that outlasts ``load_timeout_s`` answers ModelNotReadyException while the load goes on.
 - Archives are looked up at request time, so one added to the models folder is invokable at once.
+- Pinned models (inference components, the one model of a serverless or asynchronous endpoint) load at
+  start under their own name, apart from the cache; one whose load failed loads again on its next use.
 """
 
 from __future__ import annotations
@@ -51,6 +53,11 @@ class _Slot:
     load_ms: float | None = None
     pinned: bool = False
 
+    @property
+    def key(self) -> str:
+        # A pinned model is its own slot even when a multi-model target names the same archive.
+        return f"pinned:{self.name}" if self.pinned else self.target
+
 
 class ModelManager:
     def __init__(
@@ -70,6 +77,7 @@ class ModelManager:
         self.budget_bytes = budget_bytes
         self.load_timeout_s = load_timeout_s
         self._slots: dict[str, _Slot] = {}
+        self._pins: dict[str, str] = {}  # pinned name -> archive
 
     @asynccontextmanager
     async def use(self, target: str, *, cache_enabled: bool = True) -> AsyncIterator[tuple[str, float | None]]:
@@ -90,8 +98,16 @@ class ModelManager:
 
     async def preload(self, name: str, archive: str) -> None:
         """Load ``archive`` under ``name`` for good, as an inference component is (raises `LoadFailed`)."""
-        slot = self._start_load(archive, self._archive(archive), name=name, pinned=True)
-        await slot.ready
+        self._pins[name] = archive
+        await self.pinned(name)
+
+    async def pinned(self, name: str) -> None:
+        """Wait until the pinned model ``name`` is loaded, loading it again if its last load failed."""
+        slot = self._slots.get(f"pinned:{name}")
+        if slot is None:
+            archive = self._pins[name]
+            slot = self._start_load(archive, self._archive(archive), name=name, pinned=True)
+        await self._wait(slot)
 
     def describe(self) -> list[dict[str, Any]]:
         return [
@@ -122,7 +138,7 @@ class ModelManager:
         name = name or "m-" + hashlib.sha256(target.encode()).hexdigest()[:16]
         slot = _Slot(target, name, asyncio.get_running_loop().create_future(), pinned=pinned)
         slot.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # waiters may all have timed out
-        self._slots[target] = slot
+        self._slots[slot.key] = slot
         task = asyncio.create_task(self._load(slot, archive))
         task.add_done_callback(lambda t: t.exception())  # failures are delivered through slot.ready
         return slot
@@ -184,5 +200,5 @@ class ModelManager:
         shutil.rmtree(self.extract_root / slot.name, ignore_errors=True)
 
     def _forget(self, slot: _Slot) -> None:
-        if self._slots.get(slot.target) is slot:
-            del self._slots[slot.target]
+        if self._slots.get(slot.key) is slot:
+            del self._slots[slot.key]

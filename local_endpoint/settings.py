@@ -48,27 +48,27 @@ class LocalEndpoint:
 
     @classmethod
     def from_config(cls, endpoint: EndpointConfig) -> LocalEndpoint:
-        kind, single = endpoint.hosting, getattr(endpoint, "model", None)
-        if kind == SERVERLESS:
+        archive = f"{endpoint.model}.tar.gz" if endpoint.model else None
+        if endpoint.serverless is not None:
             return cls(
                 name=endpoint.name,
-                kind=kind,
-                model_archive=f"{single}.tar.gz",
+                kind=SERVERLESS,
+                model_archive=archive,
                 max_body_bytes=SERVERLESS_MAX_BODY,
-                max_concurrency=endpoint.serverless.max_concurrency,  # type: ignore[attr-defined]
+                max_concurrency=endpoint.serverless.max_concurrency,
             )
-        if kind == ASYNC:
-            settings = endpoint.async_inference  # type: ignore[attr-defined]
+        if endpoint.async_inference is not None:
+            per_instance = endpoint.async_inference.max_concurrent_invocations_per_instance
             return cls(
                 name=endpoint.name,
-                kind=kind,
-                model_archive=f"{single}.tar.gz",
-                max_concurrency=settings.max_concurrent_invocations_per_instance * endpoint.instance_count,
-                include_response=settings.include_response_in_notifications,
+                kind=ASYNC,
+                model_archive=archive,
+                max_concurrency=per_instance * (endpoint.instance_count or 1),
+                include_response=endpoint.async_inference.include_response_in_notifications,
             )
         return cls(
             name=endpoint.name,
-            kind=kind,
+            kind=endpoint.hosting,
             components={component_name(endpoint.name, m.name): f"{m.name}.tar.gz" for m in endpoint.models},
             cache_enabled=endpoint.model_cache,
         )

@@ -33,9 +33,10 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3,
 STACK_NAME = "CreativeScoring-{env}"
 DEFAULTS = {f.name: f.default for f in fields(TransformRequest)}
 POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
-HINTS = {
+HINTS = {  # by error code or API
     "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, `aws configure` or `aws sso login`)",
     "NoRegionError": "pass --region or set AWS_REGION",
+    "DescribeTransformJob": "the job was created and keeps running (aws sagemaker describe-transform-job)",
 }
 EPILOG = """\
 exit codes: 0 job completed (or created, with --no-wait); 1 job Failed or Stopped; 2 invalid arguments;
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
         print(f"invalid transform request: {e}", file=sys.stderr)
         return EXIT_INVALID
     except AwsCallError as e:
-        print(e if e.code not in HINTS else f"{e}; {HINTS[e.code]}", file=sys.stderr)
+        hint = HINTS.get(e.code) or HINTS.get(e.api)
+        print(f"{e}; {hint}" if hint else e, file=sys.stderr)
         return EXIT_AWS
     except KeyboardInterrupt:
         print("interrupted: the transform job, if created, keeps running", file=sys.stderr)

@@ -198,7 +198,10 @@ def _failure_message(request: TransformRequest, description: dict[str, Any]) -> 
 
 
 def _invalid(name: str, api: str, value: object, problem: str) -> TransformError:
-    return TransformError(f"{name} ({api}) = {value!r}: {problem}")
+    shown = repr(value)
+    if len(shown) > 80:
+        shown = f"{shown[:60]}... ({len(value) if isinstance(value, str) else len(shown)} chars)"
+    return TransformError(f"{name} ({api}) = {shown}: {problem}")
 
 
 def _check_int(request: TransformRequest, name: str, api: str, low: int, high: int | None) -> None:
@@ -271,7 +274,7 @@ def _check_batch_strategy(request: TransformRequest) -> None:
             "BatchStrategy",
             request.batch_strategy,
             "needs split_type 'Line' (SageMaker batches records only once it splits objects into records); "
-            "with split_type 'None' each S3 object is one request, so set batch_strategy None",
+            "with split_type 'None' each S3 object is one request, so set batch_strategy None (--batch-strategy None)",
         )
 
 
@@ -296,7 +299,9 @@ def _check_numbers(request: TransformRequest) -> None:
 def _check_environment(request: TransformRequest) -> None:
     env = request.environment
     if len(env) > 16:
-        raise _invalid("environment", "Environment", sorted(env), f"has {len(env)} entries; SageMaker allows 16")
+        raise _invalid(
+            "environment", "Environment", sorted(env), f"has {len(env)} entries; SageMaker allows at most 16"
+        )
     for key, value in env.items():
         if not ENV_KEY.fullmatch(key):
             raise _invalid("environment", "Environment", key, "keys are letters, digits and _, not starting a digit")

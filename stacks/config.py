@@ -238,27 +238,85 @@ def _environment(node: _Node, name: str, known_models: Collection[str]) -> Envir
 
 
 def _endpoint(node: _Node, region: str, known_models: Collection[str]) -> EndpointConfig:
-    instance_type = node.choice("instance_type", INSTANCE_TYPES)
-    instance = INSTANCE_TYPES[instance_type]
     hosting = node.choice("hosting", HOSTING_MODES)
-    default_count = 1
+    _refuse_keys(node, _foreign_keys(hosting))
+    instance_type = None if hosting == SERVERLESS else node.choice("instance_type", INSTANCE_TYPES)
+    instance = INSTANCE_TYPES[instance_type] if instance_type else None
     endpoint = EndpointConfig(
         name=node.matching("name", _ENDPOINT_NAME, "1-63 letters, digits and single hyphens"),
         hosting=hosting,
         instance_type=instance_type,
         instance=instance,
-        instance_count=node.number("instance_count", int, default_count, 1, 100),
-        image=node.get("image", str, defaults.pytorch_image(region, gpu=instance.is_gpu)),
+        instance_count=node.number("instance_count", int, 1, 1, 100) if instance else None,
+        image=node.get("image", str, defaults.pytorch_image(region, gpu=bool(instance and instance.is_gpu))),
         model_cache=node.choice("model_cache", ("Enabled", "Disabled"), "Enabled") == "Enabled",
+        model=node.choice("model", known_models) if hosting in SINGLE_MODEL else None,
         models=tuple(_component_models(node, known_models)) if hosting == INFERENCE_COMPONENTS else (),
+        serverless=_serverless(node.child("serverless")) if hosting == SERVERLESS else None,
+        async_inference=_async_inference(node.child("async")) if hosting == ASYNC else None,
         volume_size_gb=node.optional("volume_size_gb", lambda k: node.number(k, int, 30, 1, 512)),
-        encrypt_volume=node.get("encrypt_volume", bool, not instance.local_nvme),
-        scaling=_scaling(node.child("scaling")),
+        encrypt_volume=node.get("encrypt_volume", bool, bool(instance and not instance.local_nvme)),
+        scaling=_scaling(node.child("scaling"), hosting),
         alarms=_alarms(node.child("alarms")),
         rollout=_rollout(node.child("rollout")),
     )
     _check_combination(node, endpoint)
     return endpoint
+
+
+def _foreign_keys(hosting: str) -> dict[str, str]:
+    """Endpoint keys that ``hosting`` would silently ignore, each with the fix."""
+    if hosting in (MULTI_MODEL, INFERENCE_COMPONENTS):
+        single = "only hosting 'serverless' and 'async' take it; remove it"
+        return {"model": single, "serverless": single, "async": single}
+    single_model = {
+        "models": f"{hosting} endpoints host one model; name it in 'model' and remove models",
+        "model_cache": f"{hosting} endpoints keep their one model loaded; remove model_cache",
+    }
+    if hosting == ASYNC:
+        return {**single_model, "serverless": "only hosting 'serverless' takes it; remove it"}
+    no_volume = "serverless endpoints have no ML storage volume; remove it"
+    return {
+        **single_model,
+        "instance_type": (
+            "serverless endpoints run on CPU only; remove instance_type, or use hosting 'inference-components' for GPU"
+        ),
+        "instance_count": "serverless endpoints have no instances; size them with serverless.max_concurrency instead",
+        "volume_size_gb": no_volume,
+        "encrypt_volume": no_volume,
+        "async": "only hosting 'async' takes it; remove it",
+    }
+
+
+def _refuse_keys(node: _Node, refused: Mapping[str, str]) -> None:
+    for key, fix in refused.items():
+        if key in node.value:
+            raise ConfigError(f"{node.key(key)}: {fix}")
+
+
+def _serverless(node: _Node) -> Serverless:
+    memory_mb = node.number("memory_mb", int, defaults.SERVERLESS_MEMORY_MB, 1024, 6144)
+    if memory_mb % 1024:
+        raise node.fail("memory_mb", memory_mb, "1024, 2048, 3072, 4096, 5120 or 6144 (1 GB steps)")
+    max_concurrency = node.number("max_concurrency", int, defaults.SERVERLESS_MAX_CONCURRENCY, 1, 200)
+    return Serverless(
+        memory_mb=memory_mb,
+        max_concurrency=max_concurrency,
+        provisioned_concurrency=node.number(
+            "provisioned_concurrency", int, defaults.SERVERLESS_PROVISIONED_CONCURRENCY, 0, max_concurrency
+        ),
+    )
+
+
+def _async_inference(node: _Node) -> AsyncInference:
+    return AsyncInference(
+        max_concurrent_invocations_per_instance=node.number(
+            "max_concurrent_invocations_per_instance", int, defaults.ASYNC_MAX_CONCURRENT_INVOCATIONS, 1, 1000
+        ),
+        include_response_in_notifications=node.get(
+            "include_response_in_notifications", bool, defaults.ASYNC_INCLUDE_RESPONSE_IN_NOTIFICATIONS
+        ),
+    )
 
 
 def _component_models(node: _Node, known_models: Collection[str]) -> list[ComponentModel]:
@@ -280,19 +338,46 @@ def _component_models(node: _Node, known_models: Collection[str]) -> list[Compon
     return parsed
 
 
-def _scaling(node: _Node) -> Scaling:
+def _scaling(node: _Node, hosting: str) -> Scaling:
+    _refuse_keys(node, _foreign_scaling_keys(hosting))
     scaling = Scaling(
         enabled=node.get("enabled", bool, True),
-        min_instances=node.number("min_instances", int, 1, 1, 100),
+        min_instances=node.number("min_instances", int, 1, 0, 100),
         max_instances=node.number("max_instances", int, 2, 1, 100),
         invocations_per_instance=node.number("invocations_per_instance", int, 600, 1, 1_000_000),
         gpu_utilization_percent=node.number("gpu_utilization_percent", int, 70, 1, 100),
+        backlog_per_instance=node.number("backlog_per_instance", int, defaults.BACKLOG_PER_INSTANCE, 1, 10_000),
+        provisioned_concurrency_utilization=node.number(
+            "provisioned_concurrency_utilization", float, defaults.PROVISIONED_CONCURRENCY_UTILIZATION, 0.1, 1
+        ),
         scale_in_cooldown_s=node.number("scale_in_cooldown_s", int, 300, 0, 3600),
         scale_out_cooldown_s=node.number("scale_out_cooldown_s", int, 60, 0, 3600),
     )
+    if scaling.min_instances == 0 and hosting != ASYNC:
+        raise ConfigError(
+            f"{node.key('min_instances')}: 0 is allowed only for hosting 'async', which queues requests while no "
+            f"instance runs; a {hosting} endpoint at 0 instances refuses every request: set at least 1"
+        )
     if scaling.min_instances > scaling.max_instances:
         raise node.fail("max_instances", scaling.max_instances, f"at least min_instances ({scaling.min_instances})")
     return scaling
+
+
+def _foreign_scaling_keys(hosting: str) -> dict[str, str]:
+    """Scaling keys that ``hosting`` would silently ignore, each with the fix."""
+    if hosting == SERVERLESS:
+        fix = (
+            "serverless endpoints scale provisioned concurrency between serverless.provisioned_concurrency and "
+            "serverless.max_concurrency, not instances; remove it"
+        )
+        keys = ("min_instances", "max_instances", "invocations_per_instance", "gpu_utilization_percent")
+        return {key: fix for key in (*keys, "backlog_per_instance")}
+    refused = {"provisioned_concurrency_utilization": "only hosting 'serverless' takes it; remove it"}
+    if hosting == ASYNC:
+        # Async endpoints publish no InvocationsPerInstance; they scale on their backlog alone.
+        fix = "async endpoints scale on backlog_per_instance; remove it"
+        return refused | {"invocations_per_instance": fix, "gpu_utilization_percent": fix}
+    return refused | {"backlog_per_instance": "only hosting 'async' takes it; remove it"}
 
 
 def _alarms(node: _Node) -> AlarmThresholds:
@@ -307,6 +392,12 @@ def _alarms(node: _Node) -> AlarmThresholds:
         disk_percent=node.number("disk_percent", int, 85, 1, 100),
         model_loading_wait_p99_ms=node.number("model_loading_wait_p99_ms", float, 10_000.0, 1, 360_000),
         cache_hit_rate_min=node.number("cache_hit_rate_min", float, 0.8, 0, 1),
+        model_setup_p99_ms=node.number("model_setup_p99_ms", float, defaults.MODEL_SETUP_P99_MS, 1, 3_600_000),
+        backlog_size=node.number("backlog_size", int, defaults.BACKLOG_SIZE, 1, 1_000_000),
+        oldest_request_age_s=node.number("oldest_request_age_s", int, defaults.OLDEST_REQUEST_AGE_S, 60, 21_600),
+        invocation_failures_per_minute=node.number(
+            "invocation_failures_per_minute", int, defaults.INVOCATION_FAILURES_PER_MINUTE, 1, 1_000_000
+        ),
         evaluation_minutes=node.number("evaluation_minutes", int, 3, 1, 60),
     )
 
@@ -323,7 +414,11 @@ def _rollout(node: _Node) -> Rollout:
 
 def _check_combination(node: _Node, endpoint: EndpointConfig) -> None:
     """Combinations SageMaker would reject at deploy time, refused at synth time with the fix."""
-    instance, key = endpoint.instance, node.key("instance_type")
+    instance, count = endpoint.instance, endpoint.instance_count
+    if instance is None or count is None:  # serverless: no instances
+        _check_serverless(node, endpoint)
+        return
+    key = node.key("instance_type")
     if endpoint.hosting == MULTI_MODEL and instance.is_gpu and defaults.TRITON_REPOSITORY not in endpoint.image:
         raise ConfigError(
             f"{key}: multi-model endpoints on GPU instances ({endpoint.instance_type}) accept only NVIDIA Triton "
@@ -340,26 +435,38 @@ def _check_combination(node: _Node, endpoint: EndpointConfig) -> None:
             f"{node.key('encrypt_volume')}: {endpoint.instance_type} has local NVMe storage (encrypted by the "
             "hardware) and SageMaker rejects a KmsKeyId for it; set encrypt_volume to false"
         )
-    if endpoint.instance_type.startswith("ml.t"):
+    if (endpoint.instance_type or "").startswith("ml.t"):
         raise ConfigError(f"{key}: burstable {endpoint.instance_type} cannot be autoscaled; use ml.c5 or ml.m5")
-    if not endpoint.scaling.min_instances <= endpoint.instance_count <= endpoint.scaling.max_instances:
+    if not endpoint.scaling.min_instances <= count <= endpoint.scaling.max_instances:
         raise ConfigError(
-            f"{node.key('instance_count')}: {endpoint.instance_count} is outside scaling bounds "
+            f"{node.key('instance_count')}: {count} is outside scaling bounds "
             f"[{endpoint.scaling.min_instances}, {endpoint.scaling.max_instances}]"
         )
-    _check_capacity(node, endpoint)
+    _check_capacity(node, endpoint, instance, count)
 
 
-def _check_capacity(node: _Node, endpoint: EndpointConfig) -> None:
-    instance = endpoint.instance
+def _check_serverless(node: _Node, endpoint: EndpointConfig) -> None:
+    tag = endpoint.image.rpartition("/")[2].partition(":")[2]
+    if _GPU_TAG.search(tag):
+        raise ConfigError(
+            f"{node.key('image')}: serverless endpoints run on CPU only, and {endpoint.image} is a GPU image; "
+            "use a CPU image, or hosting 'async' or 'inference-components' for GPU"
+        )
+    if endpoint.rollout.strategy == ROLLING:
+        raise node.child("rollout").fail(
+            "strategy", ROLLING, f"'{BLUE_GREEN}': SageMaker does not roll serverless endpoints out in batches"
+        )
+
+
+def _check_capacity(node: _Node, endpoint: EndpointConfig, instance: InstanceType, count: int) -> None:
     for field, have, need in (
         ("accelerators", instance.gpus, sum(m.copies * m.accelerators for m in endpoint.models)),
         ("cpu_cores", instance.vcpus, sum(m.copies * m.cpu_cores for m in endpoint.models)),
         ("memory_mb", instance.memory_gib * 1024, sum(m.copies * m.memory_mb for m in endpoint.models)),
     ):
-        if need > have * endpoint.instance_count:
+        if need > have * count:
             raise ConfigError(
                 f"{node.key('models')}: the inference components reserve {need:g} {field} in all, but "
-                f"{endpoint.instance_count} x {endpoint.instance_type} offer {have * endpoint.instance_count:g}; "
+                f"{count} x {endpoint.instance_type} offer {have * count:g}; "
                 "raise instance_count, pick a larger instance type, or reserve less per copy"
             )

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 MODEL_PREFIX = "models"
+ASYNC_PREFIX = "async"  # async/<endpoint>/{input,output,failures}/ in the model bucket
+BATCH_PREFIX = "batch"  # batch/<endpoint>/{input,output}/: what transform jobs of its Model may use
 VARIANT_NAME = "AllTraffic"
 PROJECT_TAG = "creative-scoring"
 
@@ -41,6 +43,25 @@ TRITON_REPOSITORY = "sagemaker-tritonserver"
 
 SCALING_ROLE_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 SCALING_ROLE_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
+
+# Serverless endpoints: memory per concurrent invocation (1 GB steps), concurrency, and none kept warm.
+SERVERLESS_MEMORY_MB = 2048
+SERVERLESS_MAX_CONCURRENCY = 5
+SERVERLESS_PROVISIONED_CONCURRENCY = 0
+PROVISIONED_CONCURRENCY_UTILIZATION = 0.5  # target tracking, when provisioned concurrency is configured
+
+# Async endpoints: requests handed to one container at a time, and notifications without the response body.
+ASYNC_MAX_CONCURRENT_INVOCATIONS = 4
+ASYNC_INCLUDE_RESPONSE_IN_NOTIFICATIONS = False
+BACKLOG_PER_INSTANCE = 5  # target tracking on ApproximateBacklogSizePerInstance, the value AWS's guide uses
+# Scaling out from zero adds one instance; wait this long before adding another while the first one starts.
+SCALE_OUT_FROM_ZERO_COOLDOWN_S = 300
+
+# Alarm thresholds of the serverless and async metrics.
+MODEL_SETUP_P99_MS = 30_000.0  # serverless cold start: download, container start, model load
+BACKLOG_SIZE = 50
+OLDEST_REQUEST_AGE_S = 1800  # includes a scale-out from zero; requests expire after 6 h by default
+INVOCATION_FAILURES_PER_MINUTE = 5
 
 # Timeouts SageMaker allows between 60 and 3600 s; small archives need far less than the 600 s others default to.
 MODEL_DOWNLOAD_TIMEOUT_S = 300

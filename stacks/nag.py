@@ -10,6 +10,16 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
+def acknowledge_prefixes(role: IConstruct, bucket: IConstruct, reasons: dict[str, str]) -> None:
+    """Acknowledge the wildcard under each of ``bucket``'s prefixes that ``role`` is granted, with its reason."""
+    for prefix, why in reasons.items():
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{logical_ref(bucket)}/{prefix}*]",
+            f"{why}; the prefix is this endpoint's alone.",
+        )
+
+
 def logical_ref(construct: IConstruct) -> str:
     """How a finding id spells a resource ARN of ``construct``, e.g. ``<ModelStoreBucket1234.Arn>``."""
     stack = Stack.of(construct)

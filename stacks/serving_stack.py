@@ -6,14 +6,28 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
+from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks import defaults
 from stacks.components.alarm_topic import AlarmTopic
 from stacks.components.alarms import EndpointAlarms
-from stacks.components.autoscaling import ComponentAutoscaling, VariantAutoscaling
+from stacks.components.async_inference import AsyncInferenceIO
+from stacks.components.autoscaling import (
+    AsyncAutoscaling,
+    ComponentAutoscaling,
+    ServerlessAutoscaling,
+    VariantAutoscaling,
+)
+from stacks.components.batch_transform import BatchTransformIO
 from stacks.components.dashboard import EndpointDashboard
-from stacks.components.endpoints import InferenceComponentEndpoint, MultiModelEndpoint
+from stacks.components.endpoints import (
+    AsyncEndpoint,
+    Hosting,
+    InferenceComponentEndpoint,
+    MultiModelEndpoint,
+    ServerlessEndpoint,
+)
 from stacks.components.execution_role import ExecutionRole
 from stacks.components.model_store import ModelStore
 from stacks.config import MULTI_MODEL, EndpointConfig, EnvironmentConfig
@@ -43,42 +57,86 @@ class ServingStack(Stack):
         CfnOutput(self, "ModelDataPrefix", value=self.store.model_data_prefix)
         CfnOutput(self, "InferenceCodeUrl", value=self.store.code.s3_object_url)
 
-    def _endpoint(self, endpoint: EndpointConfig) -> MultiModelEndpoint | InferenceComponentEndpoint:
+    def _endpoint(self, endpoint: EndpointConfig) -> Hosting:
         scope = Construct(self, endpoint.name)
         role = ExecutionRole(
             scope, "ExecutionRole", endpoint_name=endpoint.name, image=endpoint.image, store=self.store
         )
         alarms = EndpointAlarms(scope, "Alarms", endpoint=endpoint, topic=self.alarm_topic.topic)
-        hosting = MultiModelEndpoint if endpoint.hosting == MULTI_MODEL else InferenceComponentEndpoint
-        served = hosting(
-            scope,
-            "Hosting",
-            endpoint=endpoint,
-            role=role.role,
-            store=self.store,
-            rollback_alarm_names=alarms.rollback_alarm_names,
-        )
+        served = self._hosting(scope, endpoint, role.role, alarms.rollback_alarm_names)
         # Rollbacks name the alarms, so they must exist before the first deployment that could roll back.
         served.endpoint.node.add_dependency(alarms)
         if endpoint.scaling.enabled:  # disabled on purpose for an instance-type change (docs/deployment.md)
             _autoscale(scope, endpoint, served)
         EndpointDashboard(scope, "Dashboard", endpoint_name=endpoint.name, alarms=alarms.alarms)
         CfnOutput(self, output_id(endpoint.name, "EndpointName"), value=served.endpoint.attr_endpoint_name)
+        if isinstance(served, ServerlessEndpoint | AsyncEndpoint):  # batch transform finds the model here
+            CfnOutput(self, output_id(endpoint.name, "ModelName"), value=served.model.attr_model_name)
+            batch_io = BatchTransformIO(scope, "BatchIO", endpoint_name=endpoint.name, store=self.store)
+            batch_io.grant(role.role)
+            CfnOutput(self, output_id(endpoint.name, "BatchInputPath"), value=batch_io.input_path)
+            CfnOutput(self, output_id(endpoint.name, "BatchOutputPath"), value=batch_io.output_path)
+        if isinstance(served, AsyncEndpoint):
+            self._async_outputs(endpoint.name, served.async_io)
         return served
 
-
-def _autoscale(
-    scope: Construct, endpoint: EndpointConfig, served: MultiModelEndpoint | InferenceComponentEndpoint
-) -> None:
-    if isinstance(served, MultiModelEndpoint):
-        VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
-        return
-    for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
-        ComponentAutoscaling(
-            scope,
-            f"{model.name}Autoscaling",
-            endpoint=endpoint,
-            component_name=name,
-            copies=model.copies,
-            depends_on=component,
+    def _hosting(self, scope: Construct, endpoint: EndpointConfig, role: iam.IRole, alarm_names: list[str]) -> Hosting:
+        if endpoint.serverless is not None:
+            return ServerlessEndpoint(
+                scope,
+                "Hosting",
+                endpoint=endpoint,
+                serverless=endpoint.serverless,
+                role=role,
+                store=self.store,
+                rollback_alarm_names=alarm_names,
+            )
+        if endpoint.async_inference is not None:
+            async_io = AsyncInferenceIO(scope, "AsyncIO", endpoint_name=endpoint.name, store=self.store)
+            async_io.grant(role)
+            return AsyncEndpoint(
+                scope,
+                "Hosting",
+                endpoint=endpoint,
+                settings=endpoint.async_inference,
+                async_io=async_io,
+                role=role,
+                store=self.store,
+                rollback_alarm_names=alarm_names,
+            )
+        hosting = MultiModelEndpoint if endpoint.hosting == MULTI_MODEL else InferenceComponentEndpoint
+        return hosting(
+            scope, "Hosting", endpoint=endpoint, role=role, store=self.store, rollback_alarm_names=alarm_names
         )
+
+    def _async_outputs(self, endpoint_name: str, async_io: AsyncInferenceIO) -> None:
+        for what, value in (
+            ("AsyncInputPath", async_io.input_path),
+            ("AsyncOutputPath", async_io.output_path),
+            ("AsyncFailurePath", async_io.failure_path),
+            ("AsyncSuccessTopicArn", async_io.success_topic.topic_arn),
+            ("AsyncErrorTopicArn", async_io.error_topic.topic_arn),
+        ):
+            CfnOutput(self, output_id(endpoint_name, what), value=value)
+
+
+def _autoscale(scope: Construct, endpoint: EndpointConfig, served: Hosting) -> None:
+    if isinstance(served, InferenceComponentEndpoint):
+        for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
+            ComponentAutoscaling(
+                scope,
+                f"{model.name}Autoscaling",
+                endpoint=endpoint,
+                component_name=name,
+                copies=model.copies,
+                depends_on=component,
+            )
+    elif isinstance(served, AsyncEndpoint):
+        AsyncAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
+    elif isinstance(served, ServerlessEndpoint):
+        if served.serverless.provisioned_concurrency:  # on-demand capacity scales by itself
+            ServerlessAutoscaling(
+                scope, "Autoscaling", endpoint=endpoint, serverless=served.serverless, depends_on=served.endpoint
+            )
+    else:
+        VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)

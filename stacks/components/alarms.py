@@ -9,8 +9,15 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks.components.metrics import Target, component_metric, instance_metric, invocation_metric, microseconds
-from stacks.config import INFERENCE_COMPONENTS, MULTI_MODEL, EndpointConfig
+from stacks.components.metrics import (
+    Target,
+    component_metric,
+    instance_metric,
+    invocation_metric,
+    microseconds,
+    queue_metric,
+)
+from stacks.config import ASYNC, INFERENCE_COMPONENTS, MULTI_MODEL, SERVERLESS, EndpointConfig
 from stacks.naming import alarm_name, component_name
 
 CRITICAL, WARNING = "critical", "warning"
@@ -36,49 +43,62 @@ def targets(endpoint: EndpointConfig) -> list[Target]:
 
 
 def alarm_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
-    """Every alarm of the endpoint: invocation alarms per target, instance alarms, multi-model cache alarms."""
+    """Every alarm of the endpoint: invocation alarms per target, then those of its instances and hosting mode."""
+    specs = [spec for target in targets(endpoint) for spec in _invocation_specs(endpoint, target)]
+    return (
+        specs
+        + _instance_specs(endpoint)
+        + _multi_model_specs(endpoint)
+        + _serverless_specs(endpoint)
+        + _async_specs(endpoint)
+    )
+
+
+def _invocation_specs(endpoint: EndpointConfig, target: Target) -> list[AlarmSpec]:
     limits = endpoint.alarms
-    specs = []
-    for target in targets(endpoint):
-        specs += [
-            AlarmSpec(
-                target.label,
-                "ModelLatencyP99",
-                invocation_metric(target, "ModelLatency", "p99"),
-                microseconds(limits.model_latency_p99_ms),
-                CRITICAL,
-                f"p99 model latency over {limits.model_latency_p99_ms:g} ms",
-            ),
-            AlarmSpec(
-                target.label,
-                "OverheadLatencyP99",
-                invocation_metric(target, "OverheadLatency", "p99"),
-                microseconds(limits.overhead_latency_p99_ms),
-                WARNING,
-                f"p99 SageMaker overhead latency over {limits.overhead_latency_p99_ms:g} ms",
-            ),
-            AlarmSpec(
-                target.label,
-                "Invocation5XXErrors",
-                invocation_metric(target, "Invocation5XXErrors", "Sum"),
-                limits.errors_5xx_per_minute,
-                CRITICAL,
-                f"more than {limits.errors_5xx_per_minute} server errors per minute",
-            ),
-            AlarmSpec(
-                target.label,
-                "Invocation4XXErrorRate",
-                invocation_metric(target, "Invocation4XXErrors", "Average"),
-                limits.errors_4xx_rate,
-                CRITICAL,
-                f"more than {limits.errors_4xx_rate:.1%} of requests rejected as client errors",
-            ),
-        ]
-    return specs + _instance_specs(endpoint) + _multi_model_specs(endpoint)
+    specs = [
+        AlarmSpec(
+            target.label,
+            "ModelLatencyP99",
+            invocation_metric(target, "ModelLatency", "p99"),
+            microseconds(limits.model_latency_p99_ms),
+            CRITICAL,
+            f"p99 model latency over {limits.model_latency_p99_ms:g} ms",
+        ),
+        AlarmSpec(
+            target.label,
+            "OverheadLatencyP99",
+            invocation_metric(target, "OverheadLatency", "p99"),
+            microseconds(limits.overhead_latency_p99_ms),
+            WARNING,
+            f"p99 SageMaker overhead latency over {limits.overhead_latency_p99_ms:g} ms",
+        ),
+        AlarmSpec(
+            target.label,
+            "Invocation5XXErrors",
+            invocation_metric(target, "Invocation5XXErrors", "Sum"),
+            limits.errors_5xx_per_minute,
+            CRITICAL,
+            f"more than {limits.errors_5xx_per_minute} server errors per minute",
+        ),
+        AlarmSpec(
+            target.label,
+            "Invocation4XXErrorRate",
+            invocation_metric(target, "Invocation4XXErrors", "Average"),
+            limits.errors_4xx_rate,
+            CRITICAL,
+            f"more than {limits.errors_4xx_rate:.1%} of requests rejected as client errors",
+        ),
+    ]
+    # Async endpoints publish no OverheadLatency; on serverless ones it includes every cold start, which
+    # ModelSetupTime measures on its own.
+    return [s for s in specs if s.label != "OverheadLatencyP99" or endpoint.hosting not in (ASYNC, SERVERLESS)]
 
 
 def _instance_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
     name, limits, instance = endpoint.name, endpoint.alarms, endpoint.instance
+    if instance is None:  # serverless: no instance metrics
+        return []
     specs = [
         AlarmSpec(
             name,
@@ -152,6 +172,63 @@ def _multi_model_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
             WARNING,
             f"model cache hit rate under {limits.cache_hit_rate_min:.0%}: models are evicted and reloaded",
             BELOW,
+        ),
+    ]
+
+
+def _serverless_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+    if endpoint.hosting != SERVERLESS:
+        return []
+    limits = endpoint.alarms
+    return [
+        AlarmSpec(
+            endpoint.name,
+            "ModelSetupTimeP99",
+            invocation_metric(Target(endpoint.name), "ModelSetupTime", "p99"),
+            microseconds(limits.model_setup_p99_ms),
+            WARNING,
+            f"p99 cold start (compute launch, model download, container start) over {limits.model_setup_p99_ms:g} ms",
+        )
+    ]
+
+
+def _async_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+    if endpoint.hosting != ASYNC:
+        return []
+    name, limits, variant = endpoint.name, endpoint.alarms, Target(endpoint.name)
+    return [
+        AlarmSpec(
+            name,
+            "InvocationFailures",
+            invocation_metric(variant, "InvocationFailures", "Sum"),
+            limits.invocation_failures_per_minute,
+            CRITICAL,
+            f"more than {limits.invocation_failures_per_minute} requests per minute failed (model error, timeout, "
+            "or S3 download/upload)",
+        ),
+        AlarmSpec(
+            name,
+            "ApproximateBacklogSize",
+            queue_metric(name, "ApproximateBacklogSize", "Maximum"),
+            limits.backlog_size,
+            WARNING,
+            f"more than {limits.backlog_size} requests queued or in progress: scaling does not keep up",
+        ),
+        AlarmSpec(
+            name,
+            "ApproximateAgeOfOldestRequest",
+            queue_metric(name, "ApproximateAgeOfOldestRequest", "Maximum"),
+            limits.oldest_request_age_s,
+            WARNING,
+            f"the oldest queued request waits over {limits.oldest_request_age_s} s (no capacity, or quota)",
+        ),
+        AlarmSpec(
+            name,
+            "NotificationFailures",
+            invocation_metric(variant, "NotificationFailures", "Sum"),
+            0,
+            WARNING,
+            "result notifications fail to publish (SNS topic or its KMS key)",
         ),
     ]
 

@@ -1,15 +1,22 @@
-"""Application Auto Scaling of an endpoint's variant, or of each of its inference components."""
+"""Application Auto Scaling of an endpoint's variant, of each of its inference components, of an async
+endpoint's instances (down to zero), or of a serverless endpoint's provisioned concurrency."""
 
 from __future__ import annotations
 
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
 from stacks import defaults
-from stacks.components.metrics import component_metric, instance_metric
-from stacks.config import EndpointConfig
+from stacks.components.metrics import component_metric, instance_metric, queue_metric
+from stacks.config import EndpointConfig, Serverless
+from stacks.naming import alarm_name
+
+INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
+PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
 
 
 def scaling_role(scope: Construct) -> iam.IRole:
@@ -21,6 +28,25 @@ def scaling_role(scope: Construct) -> iam.IRole:
     return iam.Role.from_role_arn(scope, "ScalingRole", arn, mutable=False)
 
 
+def variant_target(
+    scope: Construct, endpoint_name: str, *, dimension: str, low: int, high: int, depends_on: IConstruct
+) -> appscaling.ScalableTarget:
+    """The endpoint's one variant as a scalable target, registered with the service-linked role."""
+    target = appscaling.ScalableTarget(
+        scope,
+        "Target",
+        service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
+        resource_id=f"endpoint/{endpoint_name}/variant/{defaults.VARIANT_NAME}",
+        scalable_dimension=dimension,
+        min_capacity=low,
+        max_capacity=high,
+        role=scaling_role(scope),
+    )
+    # The resource id is a literal name: nothing orders registration after the endpoint exists but this.
+    target.node.add_dependency(depends_on)
+    return target
+
+
 class VariantAutoscaling(Construct):
     """Target tracking on invocations per instance, plus GPU utilisation on GPU instances."""
 
@@ -29,18 +55,14 @@ class VariantAutoscaling(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         scaling = endpoint.scaling
-        self.target = appscaling.ScalableTarget(
+        self.target = variant_target(
             self,
-            "Target",
-            service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
-            resource_id=f"endpoint/{endpoint.name}/variant/{defaults.VARIANT_NAME}",
-            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=scaling.min_instances,
-            max_capacity=scaling.max_instances,
-            role=scaling_role(self),
+            endpoint.name,
+            dimension=INSTANCE_COUNT,
+            low=scaling.min_instances,
+            high=scaling.max_instances,
+            depends_on=depends_on,
         )
-        # The resource id is a literal name: nothing orders registration after the endpoint exists but this.
-        self.target.node.add_dependency(depends_on)
         self.target.scale_to_track_metric(
             "InvocationsPerInstance",
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
@@ -48,12 +70,12 @@ class VariantAutoscaling(Construct):
             scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
             scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
         )
-        if endpoint.instance.is_gpu:
+        if endpoint.gpus:
             self.target.scale_to_track_metric(
                 "GPUUtilization",
                 custom_metric=instance_metric(endpoint.name, "GPUUtilization"),
                 # GPUUtilization runs 0-100 per GPU, summed over the instance's GPUs.
-                target_value=scaling.gpu_utilization_percent * endpoint.instance.gpus,
+                target_value=scaling.gpu_utilization_percent * endpoint.gpus,
                 scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
                 scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
             )
@@ -94,7 +116,7 @@ class ComponentAutoscaling(Construct):
             scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
             scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
         )
-        if endpoint.instance.is_gpu:
+        if endpoint.gpus:
             self.target.scale_to_track_metric(
                 "GPUUtilizationNormalized",
                 custom_metric=component_metric(component_name, "GPUUtilizationNormalized"),
@@ -102,3 +124,92 @@ class ComponentAutoscaling(Construct):
                 scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
                 scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
             )
+
+
+class AsyncAutoscaling(Construct):
+    """Instances track the queued requests per instance, down to ``min_instances`` (0 allowed).
+
+    With no instance left, ``ApproximateBacklogSizePerInstance`` is not published, so target tracking cannot
+    scale out from zero: a step policy on ``HasBacklogWithoutCapacity`` adds the first instance.
+    """
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, endpoint: EndpointConfig, depends_on: IConstruct
+    ) -> None:
+        super().__init__(scope, construct_id)
+        scaling = endpoint.scaling
+        self.target = variant_target(
+            self,
+            endpoint.name,
+            dimension=INSTANCE_COUNT,
+            low=scaling.min_instances,
+            high=scaling.max_instances,
+            depends_on=depends_on,
+        )
+        self.target.scale_to_track_metric(
+            "BacklogPerInstance",
+            custom_metric=queue_metric(endpoint.name, "ApproximateBacklogSizePerInstance", "Average"),
+            target_value=scaling.backlog_per_instance,
+            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
+            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+        )
+        self.scale_out_from_zero: cw.Alarm | None = None
+        if scaling.min_instances == 0:
+            self.scale_out_from_zero = self._scale_out_from_zero(endpoint.name)
+
+    def _scale_out_from_zero(self, endpoint_name: str) -> cw.Alarm:
+        action = appscaling.StepScalingAction(
+            self,
+            "ScaleOutFromZero",
+            scaling_target=self.target,
+            adjustment_type=appscaling.AdjustmentType.CHANGE_IN_CAPACITY,
+            metric_aggregation_type=appscaling.MetricAggregationType.MAXIMUM,
+            cooldown=Duration.seconds(defaults.SCALE_OUT_FROM_ZERO_COOLDOWN_S),
+        )
+        action.add_adjustment(adjustment=1, lower_bound=0)
+        # A scaling trigger, not an incident: it acts instead of notifying. A queue that stays unserved raises
+        # the ApproximateAgeOfOldestRequest alarm, which notifies.
+        alarm = cw.Alarm(
+            self,
+            "HasBacklogWithoutCapacity",
+            alarm_name=alarm_name(endpoint_name, "HasBacklogWithoutCapacity", "scaling"),
+            alarm_description=f"{endpoint_name}: requests are queued and no instance runs; adds one instance.",
+            metric=queue_metric(endpoint_name, "HasBacklogWithoutCapacity", "Maximum"),
+            threshold=1,
+            comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(cw_actions.ApplicationScalingAction(action))
+        return alarm
+
+
+class ServerlessAutoscaling(Construct):
+    """Provisioned concurrency tracks its utilisation, between the configured amount and ``max_concurrency``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: EndpointConfig,
+        serverless: Serverless,
+        depends_on: IConstruct,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        scaling = endpoint.scaling
+        self.target = variant_target(
+            self,
+            endpoint.name,
+            dimension=PROVISIONED_CONCURRENCY,
+            low=serverless.provisioned_concurrency,
+            high=serverless.max_concurrency,
+            depends_on=depends_on,
+        )
+        self.target.scale_to_track_metric(
+            "ProvisionedConcurrencyUtilization",
+            predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
+            target_value=scaling.provisioned_concurrency_utilization,
+            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
+            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+        )

@@ -1,4 +1,6 @@
-"""The two real-time hosting modes, each a construct exposing ``endpoint`` and ``endpoint_name``.
+"""The hosting modes, each a construct exposing ``endpoint`` and ``endpoint_name``: two real-time modes
+that host several models (multi-model, inference components) and two that host one model (serverless, async),
+which also expose ``model``.
 
 Model and EndpointConfig are left unnamed: every property of both is create-only, so CloudFormation must be
 free to replace them. The Endpoint is named: its name is the client contract, and only a change of name
@@ -12,8 +14,9 @@ from aws_cdk import aws_sagemaker as sm
 from constructs import Construct
 
 from stacks import defaults
+from stacks.components.async_inference import AsyncInferenceIO
 from stacks.components.model_store import ModelStore
-from stacks.config import BLUE_GREEN, EndpointConfig
+from stacks.config import BLUE_GREEN, AsyncInference, EndpointConfig, Serverless
 from stacks.naming import component_name
 
 
@@ -173,6 +176,118 @@ class InferenceComponentEndpoint(Construct):
                 ),
                 deployment_config=_component_rollout(endpoint, rollback_alarm_names),
             )
+
+
+def _single_model(scope: Construct, endpoint: EndpointConfig, role: iam.IRole, store: ModelStore) -> sm.CfnModel:
+    """The endpoint's one archive as a SingleModel, under the code-digest prefix like every other Model."""
+    assert endpoint.model is not None, "parse_environments requires 'model' for serverless and async hosting"
+    model = sm.CfnModel(
+        scope,
+        "Model",
+        execution_role_arn=role.role_arn,
+        primary_container=sm.CfnModel.ContainerDefinitionProperty(
+            image=endpoint.image,
+            mode="SingleModel",
+            model_data_url=store.archive_url(endpoint.model),
+            environment=container_environment(store, multi_model=False),
+        ),
+    )
+    # The archive and the role's policy must exist before SageMaker creates the model and loads from S3.
+    model.node.add_dependency(store.deployment, role)
+    return model
+
+
+class ServerlessEndpoint(Construct):
+    """One model on serverless compute (CPU only), sized by memory and concurrency, paid per request."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: EndpointConfig,
+        serverless: Serverless,
+        role: iam.IRole,
+        store: ModelStore,
+        rollback_alarm_names: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.serverless = serverless
+        self.model = _single_model(self, endpoint, role, store)
+        self.config = sm.CfnEndpointConfig(
+            self,
+            "Config",
+            production_variants=[
+                sm.CfnEndpointConfig.ProductionVariantProperty(
+                    variant_name=defaults.VARIANT_NAME,
+                    model_name=self.model.attr_model_name,
+                    initial_variant_weight=1.0,
+                    serverless_config=sm.CfnEndpointConfig.ServerlessConfigProperty(
+                        memory_size_in_mb=serverless.memory_mb,
+                        max_concurrency=serverless.max_concurrency,
+                        provisioned_concurrency=serverless.provisioned_concurrency or None,
+                    ),
+                )
+            ],
+        )
+        self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
+        self.endpoint_name = endpoint.name
+
+
+class AsyncEndpoint(Construct):
+    """One model on instances that work through a queue: ``InvokeEndpointAsync`` names a request in S3, the
+    result lands under ``output_path`` (or ``failure_path``) and is announced on SNS. Scales to zero."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        endpoint: EndpointConfig,
+        settings: AsyncInference,
+        async_io: AsyncInferenceIO,
+        role: iam.IRole,
+        store: ModelStore,
+        rollback_alarm_names: list[str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.async_io = async_io
+        self.model = _single_model(self, endpoint, role, store)
+        self.config = sm.CfnEndpointConfig(
+            self,
+            "Config",
+            kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
+            production_variants=[_variant(endpoint, model_name=self.model.attr_model_name)],
+            async_inference_config=_async_config(settings, async_io, store),
+        )
+        self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
+        self.endpoint_name = endpoint.name
+
+
+def _async_config(
+    settings: AsyncInference, async_io: AsyncInferenceIO, store: ModelStore
+) -> sm.CfnEndpointConfig.AsyncInferenceConfigProperty:
+    ec = sm.CfnEndpointConfig
+    return ec.AsyncInferenceConfigProperty(
+        output_config=ec.AsyncInferenceOutputConfigProperty(
+            s3_output_path=async_io.output_path,
+            s3_failure_path=async_io.failure_path,
+            kms_key_id=store.key.key_arn,
+            notification_config=ec.AsyncInferenceNotificationConfigProperty(
+                success_topic=async_io.success_topic.topic_arn,
+                error_topic=async_io.error_topic.topic_arn,
+                include_inference_response_in=["SUCCESS_NOTIFICATION_TOPIC", "ERROR_NOTIFICATION_TOPIC"]
+                if settings.include_response_in_notifications
+                else None,
+            ),
+        ),
+        client_config=ec.AsyncInferenceClientConfigProperty(
+            max_concurrent_invocations_per_instance=settings.max_concurrent_invocations_per_instance
+        ),
+    )
+
+
+Hosting = MultiModelEndpoint | InferenceComponentEndpoint | ServerlessEndpoint | AsyncEndpoint
 
 
 def _component_rollout(

@@ -4,6 +4,11 @@
   an inference component. ModelLatency, OverheadLatency and ModelLoadingWaitTime are in microseconds.
 - ``/aws/sagemaker/Endpoints`` instance metrics: EndpointName + VariantName; CPU and GPU run 0-100 x count.
 - ``/aws/sagemaker/InferenceComponents``: *UtilizationNormalized per InferenceComponentName, 0-100.
+- Serverless endpoints publish the invocation metrics (not the instance ones) plus ``ModelSetupTime`` (µs).
+- Async endpoints publish no ``Invocations``, ``InvocationsPerInstance`` or ``OverheadLatency``. Their queue
+  metrics (``ApproximateBacklogSize``, ``ApproximateBacklogSizePerInstance``, ``ApproximateAgeOfOldestRequest``
+  in seconds, ``HasBacklogWithoutCapacity``) carry ``EndpointName`` only; ``InvocationFailures`` and
+  ``NotificationFailures`` carry EndpointName + VariantName.
 """
 
 from __future__ import annotations
@@ -43,6 +48,17 @@ def invocation_metric(target: Target, name: str, statistic: str) -> cw.Metric:
         namespace=INVOCATIONS,
         metric_name=name,
         dimensions_map=target.invocation_dimensions(),
+        statistic=statistic,
+        period=PERIOD,
+    )
+
+
+def queue_metric(endpoint_name: str, name: str, statistic: str) -> cw.Metric:
+    """An async endpoint's queue metric, published per endpoint rather than per variant."""
+    return cw.Metric(
+        namespace=INVOCATIONS,
+        metric_name=name,
+        dimensions_map={"EndpointName": endpoint_name},
         statistic=statistic,
         period=PERIOD,
     )

@@ -193,15 +193,22 @@ def test_introspection_lists_endpoints_and_loaded_models(dev: Any, dev_server: L
         ContentType="application/json",
     )
     described = dev_server.describe()
-    assert [e["name"] for e in described["endpoints"]] == [DEV_ENDPOINT]
-    assert "creative-scorer-v1.tar.gz" in dev_server.loaded_targets()
+    assert {e["name"]: e["hosting"] for e in described["endpoints"]} == {
+        DEV_ENDPOINT: "multi-model",
+        f"{DEV_ENDPOINT}-serverless": "serverless",
+        f"{DEV_ENDPOINT}-async": "async",
+    }
+    v1 = [m for m in described["loaded_models"] if m["target"] == "creative-scorer-v1.tar.gz"]
+    # The serverless endpoint's pinned copy and the multi-model cache's copy are separate models.
+    assert sorted(m["pinned"] for m in v1) == [False, True]
 
 
-def test_prod_components_are_loaded_at_start(prod_server: LocalServer) -> None:
+def test_prod_components_and_the_async_model_are_loaded_at_start(prod_server: LocalServer) -> None:
     assert prod_server.loaded_targets() == [
         "creative-scorer-social-v1.tar.gz",
         "creative-scorer-v1.tar.gz",
-        "creative-scorer-v2.tar.gz",
+        "creative-scorer-v2.tar.gz",  # an inference component of creative-scoring-prod
+        "creative-scorer-v2.tar.gz",  # the one model of creative-scoring-prod-async
     ]
     assert all(m["pinned"] for m in prod_server.describe()["loaded_models"])
 

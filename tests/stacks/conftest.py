@@ -53,3 +53,52 @@ def resources(template: Template, resource_type: str) -> dict[str, Any]:
 def only(template: Template, resource_type: str) -> dict[str, Any]:
     (resource,) = resources(template, resource_type).values()
     return resource  # type: ignore[no-any-return]
+
+
+def endpoint_named(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and resource of the endpoint called ``name``."""
+    (found,) = [
+        (logical_id, endpoint)
+        for logical_id, endpoint in resources(template, "AWS::SageMaker::Endpoint").items()
+        if endpoint["Properties"]["EndpointName"] == name
+    ]
+    return found
+
+
+def config_id(template: Template, name: str) -> str:
+    """The logical id of the EndpointConfig that the endpoint called ``name`` points at."""
+    (logical_id, _) = endpoint_named(template, name)[1]["Properties"]["EndpointConfigName"]["Fn::GetAtt"]
+    return str(logical_id)
+
+
+def config_of(template: Template, name: str) -> dict[str, Any]:
+    """The EndpointConfig that the endpoint called ``name`` points at."""
+    return resources(template, "AWS::SageMaker::EndpointConfig")[config_id(template, name)]  # type: ignore[no-any-return]
+
+
+def model_of(template: Template, name: str) -> tuple[str, dict[str, Any]]:
+    """The logical id and resource of the one Model on the variant of the endpoint called ``name``."""
+    (variant,) = config_of(template, name)["Properties"]["ProductionVariants"]
+    (model_id, _) = variant["ModelName"]["Fn::GetAtt"]
+    return model_id, resources(template, "AWS::SageMaker::Model")[model_id]
+
+
+def alarms_of(template: Template, name: str) -> dict[str, Any]:
+    """The alarms of the endpoint called ``name``: it depends on each of them (they drive its rollbacks)."""
+    alarms = resources(template, "AWS::CloudWatch::Alarm")
+    return {i: alarms[i] for i in endpoint_named(template, name)[1]["DependsOn"] if i in alarms}
+
+
+def scaling_of(template: Template, resource_id_prefix: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Scalable targets whose resource id starts with ``resource_id_prefix``, and the policies on them."""
+    targets = {
+        i: t
+        for i, t in resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").items()
+        if t["Properties"]["ResourceId"].startswith(resource_id_prefix)
+    }
+    policies = [
+        p
+        for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+        if p["Properties"]["ScalingTargetId"] in [{"Ref": i} for i in targets]
+    ]
+    return targets, policies

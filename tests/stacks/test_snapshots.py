@@ -15,26 +15,34 @@ from syrupy.extensions.json import JSONSnapshotExtension
 
 HASH = re.compile(r"[0-9a-f]{64}")
 
+# dev: multi-model + serverless (on demand, no scaling) + async (scales to zero).
+# prod: inference components + async on GPU (scales to zero).
 EXPECTED_COUNTS = {
     "dev": {
-        "AWS::SageMaker::Model": 1,
-        "AWS::SageMaker::EndpointConfig": 1,
-        "AWS::SageMaker::Endpoint": 1,
+        "AWS::SageMaker::Model": 3,
+        "AWS::SageMaker::EndpointConfig": 3,
+        "AWS::SageMaker::Endpoint": 3,
         "AWS::SageMaker::InferenceComponent": 0,
-        "AWS::ApplicationAutoScaling::ScalableTarget": 1,
-        "AWS::ApplicationAutoScaling::ScalingPolicy": 1,
-        "AWS::CloudWatch::Alarm": 8,
-        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::ApplicationAutoScaling::ScalableTarget": 2,
+        "AWS::ApplicationAutoScaling::ScalingPolicy": 3,  # invocations; backlog + step from zero
+        "AWS::CloudWatch::Alarm": 22,  # 8 + serverless 4 + async 9 + the scale-out-from-zero trigger
+        "AWS::CloudWatch::Dashboard": 3,
+        "AWS::SNS::Topic": 3,  # alarms; async success and error
+        "AWS::KMS::Key": 3,  # model bucket, alarm topic, async topics
+        "AWS::IAM::Role": 4,  # one execution role per endpoint, the BucketDeployment handler
     },
     "prod": {
-        "AWS::SageMaker::Model": 3,
-        "AWS::SageMaker::EndpointConfig": 1,
-        "AWS::SageMaker::Endpoint": 1,
+        "AWS::SageMaker::Model": 4,
+        "AWS::SageMaker::EndpointConfig": 2,
+        "AWS::SageMaker::Endpoint": 2,
         "AWS::SageMaker::InferenceComponent": 3,
-        "AWS::ApplicationAutoScaling::ScalableTarget": 3,
-        "AWS::ApplicationAutoScaling::ScalingPolicy": 6,
-        "AWS::CloudWatch::Alarm": 19,
-        "AWS::CloudWatch::Dashboard": 1,
+        "AWS::ApplicationAutoScaling::ScalableTarget": 4,
+        "AWS::ApplicationAutoScaling::ScalingPolicy": 8,
+        "AWS::CloudWatch::Alarm": 31,  # 19 + async on GPU 11 + the scale-out-from-zero trigger
+        "AWS::CloudWatch::Dashboard": 2,
+        "AWS::SNS::Topic": 3,
+        "AWS::KMS::Key": 3,
+        "AWS::IAM::Role": 3,
     },
 }
 

@@ -3,31 +3,46 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from tests.stacks.conftest import only, resources
+from stacks.naming import output_id
+from tests.stacks.conftest import alarms_of, config_of, endpoint_named, model_of, only, resources, scaling_of
 
 GIB = 1024
+ENDPOINTS = {
+    "dev": ["creative-scoring-dev", "creative-scoring-dev-serverless", "creative-scoring-dev-async"],
+    "prod": ["creative-scoring-prod", "creative-scoring-prod-async"],
+}
+
+
+def _is_scaling_alarm(alarm: dict[str, Any], template: Template) -> bool:
+    """An alarm that triggers a step-scaling policy rather than notifying anyone."""
+    policies = resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    return any(action.get("Ref") in policies for action in alarm["Properties"]["AlarmActions"])
 
 
 def test_model_and_endpoint_config_are_unnamed_and_the_endpoint_is_named(templates: dict[str, Template]) -> None:
     for env, template in templates.items():
-        template.has_resource_properties("AWS::SageMaker::Model", {"ModelName": Match.absent()})
-        template.has_resource_properties("AWS::SageMaker::EndpointConfig", {"EndpointConfigName": Match.absent()})
-        template.has_resource_properties("AWS::SageMaker::Endpoint", {"EndpointName": f"creative-scoring-{env}"})
+        for model in resources(template, "AWS::SageMaker::Model").values():
+            assert "ModelName" not in model["Properties"]
+        for config in resources(template, "AWS::SageMaker::EndpointConfig").values():
+            assert "EndpointConfigName" not in config["Properties"]
+        names = [e["Properties"]["EndpointName"] for e in resources(template, "AWS::SageMaker::Endpoint").values()]
+        assert sorted(names) == sorted(ENDPOINTS[env])
 
 
 def test_dev_is_a_cpu_multi_model_endpoint_loading_archives_from_a_prefix(templates: dict[str, Template]) -> None:
-    container = only(templates["dev"], "AWS::SageMaker::Model")["Properties"]["PrimaryContainer"]
+    container = model_of(templates["dev"], "creative-scoring-dev")[1]["Properties"]["PrimaryContainer"]
     assert container["Mode"] == "MultiModel"
     assert container["MultiModelConfig"] == {"ModelCacheSetting": "Enabled"}
     assert container["Image"].endswith("/pytorch-inference:2.6.0-cpu-py312-ubuntu22.04-sagemaker")
     url = json.dumps(container["ModelDataUrl"])
     assert "/models/" in url
     assert url.endswith('/"]]}')  # a prefix, not one archive
-    variant = only(templates["dev"], "AWS::SageMaker::EndpointConfig")["Properties"]["ProductionVariants"][0]
+    variant = config_of(templates["dev"], "creative-scoring-dev")["Properties"]["ProductionVariants"][0]
     assert variant["InstanceType"] == "ml.c5.xlarge"
     assert (
         variant["ModelName"] == {"Fn::GetAtt": [Match.any_value(), "ModelName"]} or "Fn::GetAtt" in variant["ModelName"]
@@ -36,7 +51,7 @@ def test_dev_is_a_cpu_multi_model_endpoint_loading_archives_from_a_prefix(templa
 
 def test_prod_hosts_each_model_as_a_gpu_inference_component(templates: dict[str, Template]) -> None:
     template = templates["prod"]
-    config = only(template, "AWS::SageMaker::EndpointConfig")["Properties"]
+    config = config_of(template, "creative-scoring-prod")["Properties"]
     variant = config["ProductionVariants"][0]
     assert variant["InstanceType"] == "ml.g5.xlarge"
     assert "ModelName" not in variant
@@ -56,19 +71,31 @@ def test_prod_hosts_each_model_as_a_gpu_inference_component(templates: dict[str,
             "NumberOfCpuCoresRequired": 1,
             "MinMemoryRequiredInMb": 4 * GIB,
         }
-    for model in resources(template, "AWS::SageMaker::Model").values():
-        container = model["Properties"]["PrimaryContainer"]
+    models = resources(template, "AWS::SageMaker::Model")
+    for component in components.values():
+        (model_id, _) = component["Properties"]["Specification"]["ModelName"]["Fn::GetAtt"]
+        container = models[model_id]["Properties"]["PrimaryContainer"]
         assert container["Image"].endswith("-gpu-py312-cu124-ubuntu22.04-sagemaker")
         assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
         assert json.dumps(container["ModelDataUrl"]).endswith('.tar.gz"]]}')
 
 
-def test_volume_key_only_where_the_instance_has_ebs_storage(templates: dict[str, Template]) -> None:
-    dev = only(templates["dev"], "AWS::SageMaker::EndpointConfig")["Properties"]
-    prod = only(templates["prod"], "AWS::SageMaker::EndpointConfig")["Properties"]
-    assert "KmsKeyId" in dev
-    assert "KmsKeyId" not in prod
-    assert "VolumeSizeInGB" not in prod["ProductionVariants"][0]
+@pytest.mark.parametrize(
+    ("env", "endpoint", "has_volume_key"),
+    [
+        ("dev", "creative-scoring-dev", True),  # ml.c5.xlarge: EBS
+        ("dev", "creative-scoring-dev-async", True),
+        ("dev", "creative-scoring-dev-serverless", False),  # no ML storage volume
+        ("prod", "creative-scoring-prod", False),  # ml.g5.xlarge: local NVMe
+        ("prod", "creative-scoring-prod-async", False),
+    ],
+)
+def test_volume_key_only_where_the_instance_has_ebs_storage(
+    templates: dict[str, Template], env: str, endpoint: str, has_volume_key: bool
+) -> None:
+    config = config_of(templates[env], endpoint)["Properties"]
+    assert ("KmsKeyId" in config) == has_volume_key
+    assert "VolumeSizeInGB" not in config["ProductionVariants"][0]
 
 
 def test_model_bucket_is_encrypted_versioned_private_logged_and_ssl_only(templates: dict[str, Template]) -> None:
@@ -123,25 +150,28 @@ def test_execution_role_is_scoped_to_its_prefix_repository_log_group_and_metrics
 
 
 def test_scalable_targets_use_the_service_linked_role_and_follow_their_endpoint(templates: dict[str, Template]) -> None:
-    dev_target = only(templates["dev"], "AWS::ApplicationAutoScaling::ScalableTarget")
+    for template in templates.values():
+        for target in resources(template, "AWS::ApplicationAutoScaling::ScalableTarget").values():
+            assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(
+                target["Properties"]["RoleARN"]
+            )
+    (dev_target,) = scaling_of(templates["dev"], "endpoint/creative-scoring-dev/")[0].values()
     assert dev_target["Properties"]["ResourceId"] == "endpoint/creative-scoring-dev/variant/AllTraffic"
     assert dev_target["Properties"]["ScalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
-    assert "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint" in json.dumps(
-        dev_target["Properties"]["RoleARN"]
-    )
-    (endpoint_id,) = resources(templates["dev"], "AWS::SageMaker::Endpoint")
-    assert endpoint_id in dev_target["DependsOn"]
+    assert endpoint_named(templates["dev"], "creative-scoring-dev")[0] in dev_target["DependsOn"]
     components = resources(templates["prod"], "AWS::SageMaker::InferenceComponent")
-    for target in resources(templates["prod"], "AWS::ApplicationAutoScaling::ScalableTarget").values():
+    component_targets = scaling_of(templates["prod"], "inference-component/")[0]
+    assert len(component_targets) == len(components)
+    for target in component_targets.values():
         assert target["Properties"]["ScalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
         assert set(target["DependsOn"]) & set(components)
 
 
 def test_scaling_policies_track_invocations_and_gpu_only_on_gpu(templates: dict[str, Template]) -> None:
-    def tracked(template: Template) -> list[str]:
+    def tracked(template: Template, resource_id_prefix: str) -> list[str]:
         specs = [
             p["Properties"]["TargetTrackingScalingPolicyConfiguration"]
-            for p in resources(template, "AWS::ApplicationAutoScaling::ScalingPolicy").values()
+            for p in scaling_of(template, resource_id_prefix)[1]
         ]
         return sorted(
             s.get("PredefinedMetricSpecification", {}).get("PredefinedMetricType")
@@ -149,19 +179,30 @@ def test_scaling_policies_track_invocations_and_gpu_only_on_gpu(templates: dict[
             for s in specs
         )
 
-    assert tracked(templates["dev"]) == ["SageMakerVariantInvocationsPerInstance"]
+    assert tracked(templates["dev"], "endpoint/creative-scoring-dev/") == ["SageMakerVariantInvocationsPerInstance"]
     assert (
-        tracked(templates["prod"])
+        tracked(templates["prod"], "inference-component/")
         == ["GPUUtilizationNormalized"] * 3 + ["SageMakerInferenceComponentInvocationsPerCopy"] * 3
     )
 
 
 def test_every_alarm_notifies_the_topic_and_has_a_description(templates: dict[str, Template]) -> None:
     for template in templates.values():
-        (topic_id,) = resources(template, "AWS::SNS::Topic")
+        (topic_id,) = [i for i in resources(template, "AWS::SNS::Topic") if i.startswith("AlarmTopic")]
         for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
-            assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
             assert alarm["Properties"]["AlarmDescription"]
+            if not _is_scaling_alarm(alarm, template):
+                assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
+                assert alarm["Properties"]["OKActions"] == [{"Ref": topic_id}]
+
+
+def test_only_the_scale_out_from_zero_alarms_act_instead_of_notifying(templates: dict[str, Template]) -> None:
+    for env, template in templates.items():
+        scaling = [a for a in resources(template, "AWS::CloudWatch::Alarm").values() if _is_scaling_alarm(a, template)]
+        assert [a["Properties"]["MetricName"] for a in scaling] == ["HasBacklogWithoutCapacity"]
+        assert (
+            scaling[0]["Properties"]["AlarmName"] == f"creative-scoring-{env}-async-HasBacklogWithoutCapacity-scaling"
+        )
 
 
 @pytest.mark.parametrize(
@@ -188,40 +229,65 @@ def test_alarm_metric_namespace_and_threshold_units(
 
 
 def test_invocation_alarms_carry_the_dimensions_metrics_are_published_with(templates: dict[str, Template]) -> None:
-    for alarm in resources(templates["dev"], "AWS::CloudWatch::Alarm").values():
+    for alarm in alarms_of(templates["dev"], "creative-scoring-dev").values():
         names = {d["Name"] for d in alarm["Properties"]["Dimensions"]}
         assert names == {"EndpointName", "VariantName"}
     prod_latency = [
         a
-        for a in resources(templates["prod"], "AWS::CloudWatch::Alarm").values()
+        for a in alarms_of(templates["prod"], "creative-scoring-prod").values()
         if a["Properties"]["MetricName"] == "ModelLatency"
     ]
     assert len(prod_latency) == 3
     assert all(a["Properties"]["Dimensions"][0]["Name"] == "InferenceComponentName" for a in prod_latency)
 
 
-def test_rollouts_roll_back_on_alarms_that_exist_and_exist_first(templates: dict[str, Template]) -> None:
+@pytest.mark.parametrize(
+    ("env", "name", "strategy"),
+    [
+        ("dev", "creative-scoring-dev", "BlueGreenUpdatePolicy"),
+        ("dev", "creative-scoring-dev-serverless", "BlueGreenUpdatePolicy"),
+        ("dev", "creative-scoring-dev-async", "BlueGreenUpdatePolicy"),
+        ("prod", "creative-scoring-prod", "RollingUpdatePolicy"),
+        ("prod", "creative-scoring-prod-async", "RollingUpdatePolicy"),
+    ],
+)
+def test_rollouts_roll_back_on_alarms_that_exist_and_exist_first(
+    templates: dict[str, Template], env: str, name: str, strategy: str
+) -> None:
+    endpoint = endpoint_named(templates[env], name)[1]
+    deployment = endpoint["Properties"]["DeploymentConfig"]
+    names = {a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]}
+    assert names
+    assert names <= {a["Properties"]["AlarmName"] for a in alarms_of(templates[env], name).values()}
+    assert strategy in deployment
+    assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+
+
+def test_every_notifying_alarm_exists_before_its_endpoint(templates: dict[str, Template]) -> None:
     for env, template in templates.items():
-        endpoint = only(template, "AWS::SageMaker::Endpoint")
-        deployment = endpoint["Properties"]["DeploymentConfig"]
-        names = {a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]}
-        alarms = resources(template, "AWS::CloudWatch::Alarm")
-        assert names <= {a["Properties"]["AlarmName"] for a in alarms.values()}
-        assert set(alarms) <= set(endpoint["DependsOn"])
-        strategy = "BlueGreenUpdatePolicy" if env == "dev" else "RollingUpdatePolicy"
-        assert strategy in deployment
-        assert endpoint["Properties"]["RetainAllVariantProperties"] is True
+        notifying = {
+            i for i, a in resources(template, "AWS::CloudWatch::Alarm").items() if not _is_scaling_alarm(a, template)
+        }
+        assert notifying == {i for name in ENDPOINTS[env] for i in alarms_of(template, name)}
 
 
-def test_a_dashboard_shows_every_alarm(templates: dict[str, Template]) -> None:
-    for template in templates.values():
-        body = json.dumps(only(template, "AWS::CloudWatch::Dashboard")["Properties"]["DashboardBody"])
-        for alarm_id in resources(template, "AWS::CloudWatch::Alarm"):
-            assert alarm_id in body
+def test_a_dashboard_per_endpoint_shows_every_alarm_of_it(templates: dict[str, Template]) -> None:
+    for env, template in templates.items():
+        dashboards = {
+            d["Properties"]["DashboardName"]: json.dumps(d["Properties"]["DashboardBody"])
+            for d in resources(template, "AWS::CloudWatch::Dashboard").values()
+        }
+        assert sorted(dashboards) == sorted(f"{name}-serving" for name in ENDPOINTS[env])
+        for name in ENDPOINTS[env]:
+            for alarm_id in alarms_of(template, name):
+                assert alarm_id in dashboards[f"{name}-serving"]
 
 
 def test_outputs_name_the_endpoint_bucket_and_code(templates: dict[str, Template]) -> None:
-    for template in templates.values():
+    for env, template in templates.items():
         outputs = template.to_json()["Outputs"]
         assert {"ModelBucket", "ModelDataPrefix", "InferenceCodeUrl"} <= set(outputs)
-        assert any(key.startswith("CreativeScoring") and key.endswith("EndpointName") for key in outputs)
+        for name in ENDPOINTS[env]:
+            (endpoint_id, _) = endpoint_named(template, name)
+            endpoint_output = outputs[output_id(name, "EndpointName")]["Value"]
+            assert endpoint_output == {"Fn::GetAtt": [endpoint_id, "EndpointName"]}
