@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENVIRONMENTS := dev prod
 
-.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local clean
+.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async clean
 
 install: $(VENV)/.installed node_modules/.installed jre
 
@@ -60,6 +60,12 @@ bench: install  ## handler-chain throughput and latency next to the raw forward 
 bench-local: install  ## local endpoint: embedded backend vs Multi Model Server, with and without the front
 	@command -v wrk >/dev/null 2>&1 || apt-get install -y -qq wrk >/dev/null
 	$(BIN)/python -m bench.local_endpoint
+
+bench-batch: install  ## local batch transform of 100,000 creatives (creatives/s) next to the bare handler chain
+	$(BIN)/python -m bench.batch_transform
+
+bench-async: install  ## async end-to-end latency at queue depths 1, 16, 64 next to the real-time latency
+	$(BIN)/python -m bench.async_inference
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .local-endpoint .mypy_cache .pytest_cache .ruff_cache

@@ -3,12 +3,11 @@
 N generated creatives (``training.dataset.generate``) in JSON Lines files are transformed with SplitType Line,
 JSON Lines in and out, AssembleWith Line, for BatchStrategy MultiRecord and SingleRecord, with 1 and 2 workers
 (MaxConcurrentTransforms). A job's time runs from the start to the last output written: listing, model
-extraction and load (about 0.3 s) included. JSON on stdout, progress on stderr.
+extraction and load (about 0.3 s) included. The reference, in the same run, is the model's handler chain
+(``input_fn``, ``predict_fn``, ``output_fn``) called in this process on the same JSON Lines in mini-batches of
+the same size, with no server, files or splitting. JSON on stdout, progress on stderr.
 
     python -m bench.batch_transform [--creatives 100000] [--files 4] [--model creative-scorer-v1]
-
-MultiRecord packs ~12,000 creatives into a 6 MB request, over the handler's default limit of 1,000 per request,
-so the jobs set ``CREATIVE_SCORER_MAX_INSTANCES`` in their Environment as a real job would have to.
 """
 
 from __future__ import annotations
@@ -25,10 +24,13 @@ from typing import Any
 
 import torch
 
-from local_endpoint.batch import DEFAULT_MAX_PAYLOAD_MB, TransformJob, run_transform
+from local_endpoint.batch import DEFAULT_MAX_PAYLOAD_MB, TransformJob, resolve_model, run_transform
+from local_endpoint.handler_chain import HandlerChain, import_handler
+from training.archive import safe_extract
 from training.dataset import generate
 
 JSONLINES = "application/jsonlines"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "model_artifacts"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,7 +80,6 @@ def main(argv: list[str] | None = None) -> int:
                     max_payload_mb=args.max_payload_mb,
                     assemble_with="Line",
                     workers=workers,
-                    environment={"CREATIVE_SCORER_MAX_INSTANCES": str(args.creatives)},
                     workdir=work / "model",
                 )
                 started = time.perf_counter()
@@ -90,8 +91,35 @@ def main(argv: list[str] | None = None) -> int:
                     return 1
                 results["seconds"][name] = round(seconds, 2)
                 results["creatives_per_second"][name] = round(args.creatives / seconds)
+        _progress("reference: the handler chain in this process")
+        reference = _handler_chain_rate(creatives, args, work / "reference")
+    results["reference_handler_chain_creatives_per_second"] = reference
+    results["ratios"] = {f"{name} / handler chain": round(rate / reference, 2)
+                         for name, rate in results["creatives_per_second"].items()}  # fmt: skip
     print(json.dumps(results, indent=2))
     return 0
+
+
+def _handler_chain_rate(creatives: list[dict[str, Any]], args: argparse.Namespace, work: Path) -> int:
+    """Creatives per second through input_fn, predict_fn and output_fn, one MultiRecord-sized body at a time."""
+    os.environ["SAGEMAKER_BATCH"] = "true"  # as in a transform container: the handler's batch limit
+    model_dir = safe_extract(resolve_model(args.model, ARTIFACTS), work / "model")
+    chain = HandlerChain(import_handler(model_dir / "code"))
+    model = chain.load(model_dir)
+    limit, bodies, lines = args.max_payload_mb * 1024 * 1024, [], b""
+    for creative in creatives:
+        line = json.dumps(creative).encode() + b"\n"
+        if lines and len(lines) + len(line) > limit:
+            bodies.append(lines)
+            lines = b""
+        lines += line
+    bodies.append(lines)
+    started = time.perf_counter()
+    for body in bodies:
+        response = chain.invoke(model, body, JSONLINES, JSONLINES)
+        if response.status != 200:
+            raise RuntimeError(f"the handler chain answered {response.status}: {response.body[:500]!r}")
+    return round(len(creatives) / (time.perf_counter() - started))
 
 
 def _progress(message: str) -> None:

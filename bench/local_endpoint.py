@@ -28,6 +28,7 @@ from typing import Any
 
 import psutil
 
+from bench.processes import local_endpoint, progress, stop_tree, wait_until_up
 from local_endpoint.real_stack import RealStackServer, available, free_port
 from training.archive import read_manifest, safe_extract
 
@@ -52,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-local-") as scratch:
         work = Path(scratch)
         for backend in ("embedded", "real-stack"):
-            with _front(work / backend, backend) as url:
-                _progress(f"front + {backend}: cold invocations")
+            with local_endpoint(work / backend, "--env", "dev", "--backend", backend) as url:
+                progress(f"front + {backend}: cold invocations")
                 results.setdefault("cold_first_invoke_ms", {})[backend] = _cold_invocations(url)
                 results.setdefault("rss_mb_all_models_loaded", {})[backend] = _rss_mb(url, work / backend)
                 headers = {"X-Amzn-SageMaker-Target-Model": f"{MODEL}.tar.gz"}
@@ -70,23 +71,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 @contextmanager
-def _front(work: Path, backend: str) -> Iterator[str]:
-    port = _free_port()
-    work.mkdir(parents=True)
-    log = (work / "front.log").open("wb")
-    command = [sys.executable, "-m", "local_endpoint", "serve", "--env", "dev", "--port", str(port)]
-    options = ["--backend", backend, "--log-level", "warning", "--workdir", str(work / "state")]
-    process = subprocess.Popen([*command, *options], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait(f"{url}/_local/endpoints", process)
-        yield url
-    finally:
-        _stop_tree(process.pid)
-        log.close()
-
-
-@contextmanager
 def _bare_container(work: Path, backend: str) -> Iterator[str]:
     """A model server with ``MODEL`` registered, reached without the front."""
     model_dir = safe_extract(ARTIFACTS / f"{MODEL}.tar.gz", work / "models" / MODEL / "model")
@@ -95,16 +79,16 @@ def _bare_container(work: Path, backend: str) -> Iterator[str]:
             _register(server.url, model_dir)
             yield server.url
         return
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "local_endpoint", "container", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait(f"{url}/ping", process)
+        wait_until_up(f"{url}/ping", process)
         _register(url, model_dir)
         yield url
     finally:
-        _stop_tree(process.pid)
+        stop_tree(process.pid)
 
 
 def _register(url: str, model_dir: Path) -> None:
@@ -150,7 +134,7 @@ def _load_points(url: str, headers: dict[str, str], args: argparse.Namespace) ->
     script = _wrk_script(headers)
     points = {}
     for connections in args.concurrency:
-        _progress(f"  {url} c={connections}")
+        progress(f"  {url} c={connections}")
         _wrk(url, script, connections, 2)  # warm-up
         points[f"c{connections}"] = _wrk(url, script, connections, args.seconds)
     return points
@@ -190,44 +174,6 @@ def _ratios(throughput: dict[str, Any]) -> dict[str, float]:
         ratios[f"throughput_{point}"] = round(embedded[point]["requests_per_s"] / real[point]["requests_per_s"], 2)
         ratios[f"p99_{point}"] = round(embedded[point]["p99_ms"] / real[point]["p99_ms"], 2)
     return ratios
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
-
-
-def _stop_tree(pid: int) -> None:
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    family = [parent, *parent.children(recursive=True)]
-    for process in family:
-        process.terminate()
-    _, alive = psutil.wait_procs(family, timeout=20)
-    for process in alive:
-        process.kill()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _progress(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -69,12 +69,12 @@ def main(argv: list[str] | None = None) -> int:
             async_bucket=args.async_bucket,
             async_max_input_bytes=int(args.async_max_input_mb * MIB),
         )
-        app = create_app(settings, open_container, on_ready=lambda: print(banner(settings), flush=True))
+        app = create_app(settings, open_container, on_ready=lambda s3: print(banner(settings, s3), flush=True))
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", lifespan="on")
     return 0
 
 
-def banner(settings: Settings) -> str:
+def banner(settings: Settings, s3_endpoint_url: str | None = None) -> str:
     url = f"http://{settings.host}:{settings.port}"
     lines = [f"local SageMaker endpoints of {settings.environment!r} ({settings.backend} backend) on {url}"]
     example = None
@@ -114,6 +114,11 @@ def banner(settings: Settings) -> str:
     if example:
         credentials = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
         lines += ["try it:", f"  {credentials} {shlex.join(example)}"]
+    if s3_endpoint_url:
+        lines.append(
+            f"async inputs and outputs: S3 at {s3_endpoint_url} (boto3 endpoint_url=, aws --endpoint-url), "
+            f"notifications in {settings.state_dir / 'notifications'}"
+        )
     lines.append(f"endpoints and loaded models: {url}/_local/endpoints   (Ctrl-C stops)")
     return "\n".join(lines)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -336,6 +337,7 @@ class AsyncService:
     def _start_local_s3(self) -> str:
         from moto.server import ThreadedMotoServer
 
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per S3 request on the console
         port = _free_port()
         self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         self._s3_server.start()

@@ -1083,8 +1083,7 @@ _USAGE_EXAMPLE = """\
 example (JSON Lines in, one prediction per line out):
   python -m local_endpoint transform --model creative-scorer-v1 --input creatives/ --output scored/ \\
       --content-type application/jsonlines --accept application/jsonlines \\
-      --split-type Line --batch-strategy MultiRecord --assemble-with Line --workers 2 \\
-      --env CREATIVE_SCORER_MAX_INSTANCES=20000
+      --split-type Line --batch-strategy MultiRecord --assemble-with Line --workers 2
 
 exit status: 0 every input succeeded; 1 some input failed (see <input>.out.failed.json);
 2 invalid settings or the job could not start; 130 interrupted (rerun the same command to resume).

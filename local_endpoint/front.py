@@ -82,7 +82,7 @@ class Front:
     """State of one running front: its settings, its container and the multi-model cache."""
 
     def __init__(
-        self, settings: Settings, open_container: ContainerFactory, on_ready: Callable[[], None] | None = None
+        self, settings: Settings, open_container: ContainerFactory, on_ready: Callable[[str | None], None] | None = None
     ) -> None:
         self.settings = settings
         self.open_container = open_container
@@ -115,8 +115,8 @@ class Front:
                         )
             self.async_service = await self._start_async()
             try:
-                if self.on_ready:
-                    self.on_ready()
+                if self.on_ready:  # told where async inputs and outputs live, when any endpoint is async
+                    self.on_ready(self.async_service.s3_endpoint_url if self.async_service else None)
                 yield
             finally:
                 if self.async_service is not None:
@@ -436,7 +436,7 @@ def _log(name: str, request_id: str, response: Response, started: float, outcome
 
 
 def create_app(
-    settings: Settings, open_container: ContainerFactory, on_ready: Callable[[], None] | None = None
+    settings: Settings, open_container: ContainerFactory, on_ready: Callable[[str | None], None] | None = None
 ) -> Starlette:
     """The front as an ASGI app; ``open_container`` starts and stops the model server behind it."""
     front = Front(settings, open_container, on_ready)

@@ -47,8 +47,9 @@ ClientFactory = Callable[[str, "str | None"], Any]
 
 
 def boto3_client(service: str, region: str | None) -> Any:
-    """A client of the default credential chain; ``region`` None uses the configured one."""
-    return boto3.client(service, region_name=region)
+    """A client of the default credential chain, resolved afresh (not boto3's process-wide default session);
+    ``region`` None uses the configured one."""
+    return boto3.session.Session(region_name=region).client(service)
 
 
 def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_client) -> int:

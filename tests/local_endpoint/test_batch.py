@@ -29,8 +29,6 @@ from training.dataset import generate
 
 MODEL = "creative-scorer-v1"
 JSONLINES = "application/jsonlines"
-# A 2 MB mini-batch holds ~4,000 creatives; the handler's own limit is 1,000 per request unless raised.
-MANY_PER_REQUEST = {"CREATIVE_SCORER_MAX_INSTANCES": "100000"}
 MALFORMED = '{"creative_id": "broken", "headline": '
 FLAKY_PREDICT = """
 global CALLS
@@ -51,7 +49,6 @@ def lines_job(tmp_path: Path, out: str = "out", **settings: Any) -> TransformJob
         "split_type": "Line",
         "batch_strategy": "MultiRecord",
         "assemble_with": "Line",
-        "environment": MANY_PER_REQUEST,
         "workdir": tmp_path / "work",
     }
     return TransformJob(**{**defaults, **settings})

@@ -1,0 +1,62 @@
+"""Starting and stopping the servers a benchmark measures."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+
+from local_endpoint.real_stack import free_port
+
+
+@contextmanager
+def local_endpoint(work: Path, *options: str) -> Iterator[str]:
+    """``python -m local_endpoint serve`` on a free port with ``options``; yields its URL once it answers."""
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "local_endpoint", "serve", "--port", str(port), "--log-level", "warning"]
+    command += ["--workdir", str(work / "models"), "--state-dir", str(work / "state"), *options]
+    with (work / "server.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=log)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(f"{url}/_local/endpoints", process)
+            yield url
+        finally:
+            stop_tree(process.pid)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} not ready after {timeout}s")
+
+
+def stop_tree(pid: int) -> None:
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    family = [parent, *parent.children(recursive=True)]
+    for process in family:
+        process.terminate()
+    _, alive = psutil.wait_procs(family, timeout=20)
+    for process in alive:
+        process.kill()
+
+
+def progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
