@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.depths) < 1 or args.creatives < 1 or args.reference_calls < 1:
         parser.error("--depths, --creatives and --reference-calls must be at least 1")
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's request lines
     body = json.dumps({"instances": generate(args.creatives, seed=11).creatives}).encode()
     s3_port = free_port()
     s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
