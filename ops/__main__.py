@@ -1,7 +1,7 @@
 """``python -m ops``: operations on a deployed environment that CloudFormation has no resource for.
 
 python -m ops transform --env dev --endpoint creative-scoring-dev-async \\
-    --input s3://BUCKET/batch/in/ --output s3://BUCKET/batch/out/       # batch transform, waits for the end
+    --input s3://BUCKET/batch/creative-scoring-dev-async/input/2025-01-01/  # output: the stack's prefix + job name
 python -m ops transform --model NAME --input ... --output ... --no-wait  # a Model by name; returns once created
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import fields
@@ -20,12 +21,15 @@ from botocore.exceptions import BotoCoreError
 
 from ops.transform import (
     AwsCallError,
+    Interrupted,
     JobFailed,
     TransformError,
     TransformRequest,
     build_request,
+    default_output_uri,
     find_model,
     run,
+    stack_outputs,
     transform_instance_types,
 )
 
@@ -33,15 +37,17 @@ EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3,
 STACK_NAME = "CreativeScoring-{env}"
 DEFAULTS = {f.name: f.default for f in fields(TransformRequest)}
 POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
-HINTS = {  # by error code or API
+HINTS = {  # by error code
     "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, `aws configure` or `aws sso login`)",
     "NoRegionError": "pass --region or set AWS_REGION",
-    "DescribeTransformJob": "the job was created and keeps running (aws sagemaker describe-transform-job)",
 }
 EPILOG = """\
+Without --output the results go to the stack output <Endpoint>BatchOutputPath + <job name>/, the prefix the
+Model's role may write. Ctrl-C stops the waiting, not the job; it prints how to follow or stop the job.
+
 exit codes: 0 job completed (or created, with --no-wait); 1 job Failed or Stopped; 2 invalid arguments;
-3 an AWS call failed (credentials, permissions, missing stack). Limits and the API each option maps to:
-docs/batch-transform.md."""
+3 an AWS call failed (credentials, permissions, missing stack); 130 interrupted (Ctrl-C). Limits and the API
+each option maps to: docs/batch-transform.md."""
 
 ClientFactory = Callable[[str, "str | None"], Any]
 
@@ -58,6 +64,8 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
         args = parser.parse_args(argv)
         if not (args.model or args.endpoint):
             parser.error("pass --endpoint (its Model is read from the stack outputs) or --model NAME")
+        if not (args.output or args.endpoint):
+            parser.error("pass --output S3_URI, or --endpoint to write under the stack's <Endpoint>BatchOutputPath")
     except SystemExit as e:  # --help and usage errors: argparse has printed them
         return e.code if isinstance(e.code, int) else EXIT_INVALID
     try:
@@ -69,23 +77,61 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
         print(f"invalid transform request: {e}", file=sys.stderr)
         return EXIT_INVALID
     except AwsCallError as e:
-        hint = HINTS.get(e.code) or HINTS.get(e.api)
-        print(f"{e}; {hint}" if hint else e, file=sys.stderr)
+        print(_aws_error(e, args.region), file=sys.stderr)
         return EXIT_AWS
-    except KeyboardInterrupt:
-        print("interrupted: the transform job, if created, keeps running", file=sys.stderr)
+    except Interrupted as e:  # a KeyboardInterrupt, so caught first
+        print(_interrupted(e, args.region), file=sys.stderr)
         return EXIT_INTERRUPTED
-    print(json.dumps(description, indent=2, default=str) if args.json else summary(description))
+    except KeyboardInterrupt:
+        print("interrupted before a transform job was created: nothing was started", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if args.json:
+        shown = {k: v for k, v in description.items() if k != "ResponseMetadata"}
+        print(json.dumps(shown, indent=2, default=str))
+    else:
+        print(summary(description, args.region))
     return EXIT_OK
 
 
 def _transform(args: argparse.Namespace, client_factory: ClientFactory) -> dict[str, Any]:
     stack = STACK_NAME.format(env=args.env)
-    model = args.model or find_model(_client(client_factory, "cloudformation", args.region), stack, args.endpoint)
+    outputs: dict[str, str] = {}
+    if args.endpoint and not (args.model and args.output):  # one DescribeStacks for the Model and the output
+        outputs = stack_outputs(_client(client_factory, "cloudformation", args.region), stack)
+    model = args.model or find_model(None, stack, args.endpoint, outputs)
     job_name = args.job_name or default_job_name(args.endpoint or model, datetime.now(UTC))
-    request = build_request(job_name, model, args.input, args.output, **_options(args))
+    output = args.output or default_output_uri(outputs, stack, args.endpoint, job_name)
+    request = build_request(job_name, model, args.input, output, **_options(args))
     sagemaker = _client(client_factory, "sagemaker", args.region)
     return run(sagemaker, request, wait=not args.no_wait, poll_s=args.poll_s, progress=_progress)
+
+
+def _aws_error(e: AwsCallError, region: str | None) -> str:
+    hints = [HINTS[e.code]] if e.code in HINTS else []
+    if e.api == "DescribeTransformJob" and e.job_name:
+        hints.append(
+            f"transform job {e.job_name} was created and keeps running; "
+            f"follow it: {_aws_cli('describe', e.job_name, region)}"
+        )
+    return "; ".join([str(e), *hints])
+
+
+def _interrupted(e: Interrupted, region: str | None) -> str:
+    stop = f"stop it: {_aws_cli('stop', e.job_name, region)}"
+    if e.created is None:
+        return (
+            f"interrupted while creating transform job {e.job_name}: it may exist and run. "
+            f"Check: {_aws_cli('describe', e.job_name, region)}; {stop}"
+        )
+    return (
+        f"interrupted: transform job {e.job_name} keeps running (Ctrl-C stops only the waiting). "
+        f"Follow it: {_aws_cli('describe', e.job_name, region)}; {stop}"
+    )
+
+
+def _aws_cli(verb: str, job_name: str, region: str | None) -> str:
+    where = f" --region {region}" if region else ""
+    return f"aws sagemaker {verb}-transform-job --transform-job-name {job_name}{where}"
 
 
 def _client(client_factory: ClientFactory, service: str, region: str | None) -> Any:
@@ -97,7 +143,10 @@ def _client(client_factory: ClientFactory, service: str, region: str | None) -> 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options = {name: getattr(args, name) for name in DEFAULTS if name not in POSITIONAL}
-    options["batch_strategy"] = None if args.batch_strategy == "None" else args.batch_strategy
+    if args.batch_strategy is None:  # omitted: records are batched only when objects are split into them
+        options["batch_strategy"] = DEFAULTS["batch_strategy"] if args.split_type != "None" else None
+    else:
+        options["batch_strategy"] = None if args.batch_strategy == "None" else args.batch_strategy
     options["environment"] = dict(args.environment or [])
     return options
 
@@ -107,7 +156,7 @@ def default_job_name(base: str, now: datetime) -> str:
     return f"{base[:47].rstrip('-')}-{now:%Y%m%d-%H%M%S}"
 
 
-def summary(description: dict[str, Any]) -> str:
+def summary(description: dict[str, Any], region: str | None = None) -> str:
     """What a person needs from the last DescribeTransformJob response: status, where the results are."""
     name, status = description["TransformJobName"], description["TransformJobStatus"]
     lines = [
@@ -118,12 +167,22 @@ def summary(description: dict[str, Any]) -> str:
         f"  arn     {description['TransformJobArn']}",
     ]
     if status not in ("Completed", "Failed", "Stopped"):
-        lines.append(f"follow it: aws sagemaker describe-transform-job --transform-job-name {name}")
+        lines.append(f"follow it: {_aws_cli('describe', name, region)}")
     return "\n".join(lines)
 
 
 def _progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds, 0 or more")
+    return seconds
 
 
 def _key_value(text: str) -> tuple[str, str]:
@@ -153,9 +212,14 @@ def _parser() -> argparse.ArgumentParser:
 def _where(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--env", default="dev", help="the Model is read from stack CreativeScoring-ENV (default: dev)")
     group.add_argument("--endpoint", help="endpoint whose Model to use, e.g. creative-scoring-dev-async")
-    group.add_argument("--model", help="SageMaker Model name; skips the stack lookup")
+    group.add_argument("--model", help="SageMaker Model name; with --output, skips the stack lookup")
     group.add_argument("--input", required=True, metavar="S3_URI", help="S3 prefix or object: s3://bucket/key")
-    group.add_argument("--output", required=True, metavar="S3_URI", help="S3 prefix for the results")
+    group.add_argument(
+        "--output",
+        metavar="S3_URI",
+        help="S3 prefix for the results (default with --endpoint: the stack output <Endpoint>BatchOutputPath "
+        "+ JOB_NAME/)",
+    )
     group.add_argument("--job-name", help="TransformJobName (default: ENDPOINT-YYYYmmdd-HHMMSS, UTC)")
     group.add_argument("--region", help="AWS region (default: the configured one)")
 
@@ -167,8 +231,8 @@ def _how(group: argparse._ArgumentGroup) -> None:
     group.add_argument(
         "--batch-strategy",
         choices=["SingleRecord", "MultiRecord", "None"],
-        default=DEFAULTS["batch_strategy"],
-        help=_default("None (omitted) is required with --split-type None"),
+        help="None omits it, as --split-type None requires (default: MultiRecord with --split-type Line, "
+        "None with --split-type None)",
     )
     group.add_argument(
         "--max-payload-mb", type=int, default=DEFAULTS["max_payload_mb"], metavar="N", help=_default("0..100")
@@ -222,7 +286,13 @@ def _resources(group: argparse._ArgumentGroup) -> None:
 
 def _run(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--no-wait", action="store_true", help="return once the job is created")
-    group.add_argument("--poll-s", type=float, default=30.0, help=_default("seconds between DescribeTransformJob"))
+    group.add_argument(
+        "--poll-s",
+        type=_seconds,
+        default=30.0,
+        metavar="S",
+        help=_default("seconds between DescribeTransformJob; the status is printed when it changes and every 10 min"),
+    )
     group.add_argument("--json", action="store_true", help="print the last DescribeTransformJob response as JSON")
 
 

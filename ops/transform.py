@@ -33,9 +33,11 @@ MODEL_NAME = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
 S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
 ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
 KMS_KEY = re.compile(r"[a-zA-Z0-9:/_-]{1,2048}")
+MEDIA_TYPE = re.compile(r"[^\r\n\x85\u2028\u2029]{1,256}")  # the model's ".*", which stops at line breaks
 MAX_PAYLOAD_TIMES_CONCURRENCY_MB = 100
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
+HEARTBEAT_S = 600.0
 
 
 class TransformError(ValueError):
@@ -51,11 +53,23 @@ class JobFailed(TransformError):
 
 
 class AwsCallError(Exception):
-    """An AWS API call failed: ``api`` is the operation (``CreateTransformJob``), ``code`` the error code."""
+    """An AWS API call failed: ``api`` is the operation (``CreateTransformJob``), ``code`` the error code,
+    ``job_name`` the ``TransformJobName`` it was called with, if any."""
 
-    def __init__(self, api: str, code: str, message: str) -> None:
+    def __init__(self, api: str, code: str, message: str, job_name: str | None = None) -> None:
         super().__init__(f"{api} failed: {code}: {message}")
-        self.api, self.code, self.message = api, code, message
+        self.api, self.code, self.message, self.job_name = api, code, message, job_name
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in ``run``: the job ``job_name`` was ``created`` (True), or perhaps (None: during CreateTransformJob).
+
+    A ``KeyboardInterrupt``, so callers that do not know it still stop; the job itself keeps running.
+    """
+
+    def __init__(self, job_name: str, created: bool | None) -> None:
+        super().__init__(job_name)
+        self.job_name, self.created = job_name, created
 
 
 @dataclass(frozen=True)
@@ -125,18 +139,50 @@ def to_api(request: TransformRequest) -> dict[str, Any]:
     return params
 
 
-def find_model(cloudformation_client: Any, stack_name: str, endpoint_name: str) -> str:
-    """The Model name in ``stack_name``'s output ``output_id(endpoint_name, "ModelName")``."""
-    key = output_id(endpoint_name, "ModelName")
+def stack_outputs(cloudformation_client: Any, stack_name: str) -> dict[str, str]:
+    """``stack_name``'s outputs, by key (one DescribeStacks)."""
     stacks = call(cloudformation_client, "DescribeStacks", StackName=stack_name)["Stacks"]
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    return {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+
+
+def find_model(
+    cloudformation_client: Any, stack_name: str, endpoint_name: str, outputs: Mapping[str, str] | None = None
+) -> str:
+    """The Model name in ``stack_name``'s output ``output_id(endpoint_name, "ModelName")``; ``outputs``, if
+    given, are the stack's outputs already read."""
+    if outputs is None:
+        outputs = stack_outputs(cloudformation_client, stack_name)
+    fix = "deploy a stack that exports the endpoint's single Model, or pass --model NAME"
+    return stack_output(
+        outputs, stack_name, endpoint_name, "ModelName", f"the Model of endpoint {endpoint_name!r}", fix
+    )
+
+
+def default_output_uri(outputs: Mapping[str, str], stack_name: str, endpoint_name: str, job_name: str) -> str:
+    """``<endpoint>BatchOutputPath`` + ``<job_name>/``: each job's results under their own prefix, inside the
+    output prefix that the stack grants the Model's role."""
+    path = stack_output(
+        outputs,
+        stack_name,
+        endpoint_name,
+        "BatchOutputPath",
+        f"the batch output prefix of endpoint {endpoint_name!r}",
+        "pass --output S3_URI (an S3 prefix the Model's role may write)",
+    )
+    return f"{path.rstrip('/')}/{job_name}/"
+
+
+def stack_output(
+    outputs: Mapping[str, str], stack_name: str, endpoint_name: str, what: str, meaning: str, fix: str
+) -> str:
+    """The value of output ``output_id(endpoint_name, what)``; a ``TransformError`` naming ``fix`` if missing."""
+    key = output_id(endpoint_name, what)
     if key not in outputs:
         raise TransformError(
-            f"stack {stack_name} has no output {key} (the Model of endpoint {endpoint_name!r}); "
-            f"its outputs are {sorted(outputs) or 'none'}. Check --endpoint and --env, deploy a stack that "
-            "exports the endpoint's single Model, or pass --model NAME"
+            f"stack {stack_name} has no output {key} ({meaning}); its outputs are {sorted(outputs) or 'none'}. "
+            f"Check --endpoint and --env, or {fix}"
         )
-    return str(outputs[key])
+    return outputs[key]
 
 
 def run(
@@ -148,23 +194,32 @@ def run(
     progress: Callable[[str], None] = lambda line: None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
+    heartbeat_s: float = HEARTBEAT_S,
 ) -> dict[str, Any]:
-    """Create the job, then describe it (until it ends, if ``wait``), calling ``progress`` per status change.
+    """Create the job, then describe it (until it ends, if ``wait``), calling ``progress`` per status change
+    and, while the status stays the same, every ``heartbeat_s``, so that a long wait does not look hung.
 
-    Returns the last DescribeTransformJob response; raises ``JobFailed`` for a Failed or Stopped job and
-    ``AwsCallError`` when a call fails.
+    Returns the last DescribeTransformJob response; raises ``JobFailed`` for a Failed or Stopped job,
+    ``AwsCallError`` when a call fails and ``Interrupted`` on Ctrl-C (the job keeps running).
     """
     started = clock()
-    call(sagemaker_client, "CreateTransformJob", **to_api(request))
-    description, status = _describe(sagemaker_client, request.job_name), None
-    while True:
-        if description["TransformJobStatus"] != status:
-            status = description["TransformJobStatus"]
-            progress(f"[{timedelta(seconds=int(clock() - started))}] {request.job_name}: {status}")
-        if not wait or status in TERMINAL:
-            break
-        sleep(poll_s)
-        description = _describe(sagemaker_client, request.job_name)
+    try:
+        call(sagemaker_client, "CreateTransformJob", **to_api(request))
+    except KeyboardInterrupt:
+        raise Interrupted(request.job_name, created=None) from None
+    try:
+        description, status, reported = _describe(sagemaker_client, request.job_name), None, started
+        while True:
+            now = clock()
+            if description["TransformJobStatus"] != status or now - reported >= heartbeat_s:
+                status, reported = description["TransformJobStatus"], now
+                progress(f"[{timedelta(seconds=int(now - started))}] {request.job_name}: {status}")
+            if not wait or status in TERMINAL:
+                break
+            sleep(poll_s)
+            description = _describe(sagemaker_client, request.job_name)
+    except KeyboardInterrupt:
+        raise Interrupted(request.job_name, created=True) from None
     if status in ("Failed", "Stopped"):
         raise JobFailed(_failure_message(request, description), description)
     return description
@@ -172,15 +227,16 @@ def run(
 
 def call(client: Any, api: str, **params: Any) -> dict[str, Any]:
     """``client``'s operation ``api`` (e.g. ``DescribeStacks``), its failures raised as typed errors."""
+    job_name = params.get("TransformJobName")
     try:
         response: dict[str, Any] = getattr(client, xform_name(api))(**params)
     except ClientError as e:
         error = e.response.get("Error", {})
-        raise AwsCallError(api, error.get("Code", "Unknown"), error.get("Message", str(e))) from e
+        raise AwsCallError(api, error.get("Code", "Unknown"), error.get("Message", str(e)), job_name) from e
     except ParamValidationError as e:
         raise TransformError(f"botocore rejected the {api} parameters: {e}") from e
     except BotoCoreError as e:
-        raise AwsCallError(api, type(e).__name__, str(e)) from e
+        raise AwsCallError(api, type(e).__name__, str(e), job_name) from e
     return response
 
 
@@ -248,8 +304,10 @@ def _check_uris(request: TransformRequest) -> None:
 def _check_media_types(request: TransformRequest) -> None:
     for name, api in (("content_type", "ContentType"), ("accept", "Accept")):
         value = getattr(request, name)
-        if not 0 < len(value) <= 256 or "\n" in value:
-            raise _invalid(name, api, value, "must be a MIME type of 1 to 256 characters, e.g. application/jsonlines")
+        if not MEDIA_TYPE.fullmatch(value):
+            raise _invalid(
+                name, api, value, "must be a MIME type of 1 to 256 characters on one line, e.g. application/jsonlines"
+            )
 
 
 def _check_enums(request: TransformRequest) -> None:

@@ -2,17 +2,19 @@
 
 Batch transform has no CloudFormation resource (``python -m ops transform`` starts the jobs), but a job runs
 as the Model's execution role, so the stack grants that role ``batch/<endpoint>/input/`` to read and
-``batch/<endpoint>/output/`` to write in the model bucket, encrypted with the bucket key.
+``batch/<endpoint>/output/`` to write in the model bucket, encrypted with the bucket key, and SageMaker's
+transform log group ``/aws/sagemaker/TransformJobs`` for the container's logs.
 """
 
 from __future__ import annotations
 
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks import defaults
 from stacks.components.model_store import ModelStore
-from stacks.nag import acknowledge_prefixes
+from stacks.nag import acknowledge, acknowledge_prefixes, finding_text
 
 
 class BatchTransformIO(Construct):
@@ -30,6 +32,8 @@ class BatchTransformIO(Construct):
     def grant(self, role: iam.IRole) -> None:
         """What a transform job does as ``role``: list and read the input, write the ``.out`` objects."""
         bucket = self.store.bucket.bucket_arn
+        stack = Stack.of(self)
+        log_group = f"arn:{Aws.PARTITION}:logs:{stack.region}:{stack.account}:log-group:/aws/sagemaker/TransformJobs"
         statements = [
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[f"{bucket}/{self.input_prefix}*"]),
             # An S3Prefix data source is listed before it is read.
@@ -41,7 +45,13 @@ class BatchTransformIO(Construct):
             iam.PolicyStatement(
                 actions=["s3:PutObject", "s3:AbortMultipartUpload"], resources=[f"{bucket}/{self.output_prefix}*"]
             ),
-            iam.PolicyStatement(actions=["kms:Encrypt", "kms:GenerateDataKey"], resources=[self.store.key.key_arn]),
+            # Decrypt: reading SSE-KMS input objects, and completing the multipart uploads of the results.
+            iam.PolicyStatement(actions=["kms:Decrypt", "kms:GenerateDataKey"], resources=[self.store.key.key_arn]),
+            # The container's logs: one stream per job and instance in SageMaker's transform log group.
+            iam.PolicyStatement(
+                actions=["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
+                resources=[log_group, f"{log_group}:log-stream:*"],
+            ),
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
@@ -52,4 +62,11 @@ class BatchTransformIO(Construct):
                 self.input_prefix: "A job reads every object under the input prefix it is given",
                 self.output_prefix: "A job names each result after its input object (<input>.out)",
             },
+        )
+        region, account = finding_text(stack.region, "Region"), finding_text(stack.account, "AccountId")
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:logs:{region}:{account}:log-group:"
+            "/aws/sagemaker/TransformJobs:log-stream:*]",
+            "SageMaker names one log stream per transform job and instance; jobs are named when they start.",
         )

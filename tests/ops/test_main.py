@@ -140,7 +140,10 @@ def test_a_failed_job_exits_1_with_its_reason(
     ("flags", "message"),
     [
         (["--max-payload-mb", "50", "--max-concurrent-transforms", "3"], "MaxConcurrentTransforms) = 3: times"),
-        (["--split-type", "None"], "BatchStrategy) = 'MultiRecord': needs split_type 'Line'"),
+        (
+            ["--split-type", "None", "--batch-strategy", "MultiRecord"],
+            "BatchStrategy) = 'MultiRecord': needs split_type 'Line'",
+        ),
         (["--input", "bucket/key"], "input_uri (S3Uri) = 'bucket/key': must be s3://bucket/key"),
         (["--instance-type", "ml.t3.medium"], "InstanceType) = 'ml.t3.medium'"),
         (["--job-name", "nightly_1"], "job_name (TransformJobName) = 'nightly_1'"),
@@ -164,7 +167,10 @@ def test_an_invalid_request_exits_2_before_any_aws_call(
         ([*ARGS, "--max-payload-mb", "six"], "argument --max-payload-mb: invalid int value: 'six'"),
         ([*ARGS, "--container-env", "DEBUG"], "'DEBUG' is not KEY=VALUE"),
         (["transform", "--input", INPUT, "--output", OUTPUT], "pass --endpoint"),
-        (["transform", "--endpoint", ENDPOINT], "the following arguments are required: --input, --output"),
+        (["transform", "--endpoint", ENDPOINT], "the following arguments are required: --input"),
+        (["transform", "--model", MODEL, "--input", INPUT], "pass --output S3_URI, or --endpoint"),
+        ([*ARGS, "--poll-s", "-1"], "argument --poll-s: '-1' is not a number of seconds, 0 or more"),
+        ([*ARGS, "--poll-s", "nan"], "argument --poll-s: 'nan' is not a number of seconds"),
     ],
 )
 def test_a_usage_error_exits_2(
@@ -233,4 +239,114 @@ def test_losing_track_of_a_created_job_exits_3_saying_it_keeps_running(
     sagemaker.add_client_error("describe_transform_job", "AccessDeniedException", "not authorized", 400)
     assert main([*ARGS, "--model", MODEL, "--job-name", JOB], clients) == 3
     err = capsys.readouterr().err
-    assert err.startswith("DescribeTransformJob failed: AccessDeniedException: not authorized; the job was created")
+    assert err == (
+        "DescribeTransformJob failed: AccessDeniedException: not authorized; transform job nightly-2025-01-01 was "
+        "created and keeps running; follow it: aws sagemaker describe-transform-job --transform-job-name "
+        "nightly-2025-01-01\n"
+    )
+
+
+def test_split_type_none_alone_omits_the_batch_strategy(
+    clients: Clients, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    expected = params(split_type="None", batch_strategy=None)
+    assert "BatchStrategy" not in expected
+    queue_job(sagemaker, expected, ["Completed"])
+    assert main([*ARGS, "--model", MODEL, "--job-name", JOB, "--split-type", "None"], clients) == 0
+
+
+def test_without_output_the_results_go_under_the_stacks_batch_output_path(
+    clients: Clients, sagemaker: Stubber, cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = f"s3://model-bucket/batch/{ENDPOINT}/output/"
+    outputs = {"CreativeScoringDevAsyncModelName": MODEL, "CreativeScoringDevAsyncBatchOutputPath": path}
+    cloudformation.add_response("describe_stacks", describe_stacks_response(outputs), {"StackName": STACK})
+    queue_job(sagemaker, to_api(build_request(JOB, MODEL, INPUT, f"{path}{JOB}/")), ["Completed"])
+    argv = ["transform", "--endpoint", ENDPOINT, "--input", INPUT, "--job-name", JOB, "--poll-s", "0"]
+    assert main(argv, clients) == 0
+    assert f"output  {path}{JOB}/ " in capsys.readouterr().out
+
+
+def test_without_output_model_still_reads_the_output_path_from_the_stack(
+    clients: Clients, sagemaker: Stubber, cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = "s3://model-bucket/batch/x/output/"
+    outputs = {"CreativeScoringDevAsyncBatchOutputPath": path}  # no ModelName: --model names it
+    cloudformation.add_response("describe_stacks", describe_stacks_response(outputs), {"StackName": STACK})
+    queue_job(sagemaker, to_api(build_request(JOB, "other-model", INPUT, f"{path}{JOB}/")), ["Completed"])
+    argv = ["transform", "--endpoint", ENDPOINT, "--model", "other-model", "--input", INPUT, "--job-name", JOB]
+    assert main([*argv, "--poll-s", "0"], clients) == 0
+
+
+def test_without_output_a_stack_without_batch_output_path_exits_2(
+    clients: Clients, cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stack_with_model(cloudformation)
+    assert main(["transform", "--endpoint", ENDPOINT, "--input", INPUT], clients) == 2
+    captured = capsys.readouterr()
+    assert "has no output CreativeScoringDevAsyncBatchOutputPath" in captured.err
+    assert "pass --output S3_URI" in captured.err
+    assert [service for service, _ in clients.asked] == ["cloudformation"]
+    no_traceback(captured.out, captured.err)
+
+
+def interrupt_on(stubber: Stubber, api: str) -> None:
+    def interrupt(**kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    stubber.client.meta.events.register(
+        f"provide-client-params.{stubber.client.meta.service_model.service_name}.{api}", interrupt
+    )
+
+
+def test_ctrl_c_while_waiting_exits_130_saying_how_to_follow_and_stop_the_job(
+    clients: Clients, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sagemaker.add_response("create_transform_job", {"TransformJobArn": "arn:aws:sagemaker:::x"}, params())
+    interrupt_on(sagemaker, "DescribeTransformJob")
+    assert main([*ARGS, "--model", MODEL, "--job-name", JOB, "--region", "eu-west-1"], clients) == 130
+    captured = capsys.readouterr()
+    assert captured.err == (
+        f"interrupted: transform job {JOB} keeps running (Ctrl-C stops only the waiting). Follow it: aws sagemaker "
+        f"describe-transform-job --transform-job-name {JOB} --region eu-west-1; stop it: aws sagemaker "
+        f"stop-transform-job --transform-job-name {JOB} --region eu-west-1\n"
+    )
+    no_traceback(captured.out, captured.err)
+
+
+def test_ctrl_c_during_create_says_the_job_may_exist(
+    clients: Clients, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    interrupt_on(sagemaker, "CreateTransformJob")
+    assert main([*ARGS, "--model", MODEL, "--job-name", JOB], clients) == 130
+    err = capsys.readouterr().err
+    assert err.startswith(f"interrupted while creating transform job {JOB}: it may exist and run. Check: ")
+    assert f"stop-transform-job --transform-job-name {JOB}\n" in err
+
+
+def test_ctrl_c_before_the_job_is_created_says_nothing_was_started(
+    clients: Clients, cloudformation: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    interrupt_on(cloudformation, "DescribeStacks")
+    assert main(ARGS, clients) == 130
+    assert capsys.readouterr().err == "interrupted before a transform job was created: nothing was started\n"
+    assert [service for service, _ in clients.asked] == ["cloudformation"]
+
+
+def test_json_leaves_out_the_response_metadata(
+    clients: Clients, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue_job(sagemaker, params(), ["Completed"], ResponseMetadata={"RequestId": "r-1", "HTTPStatusCode": 200})
+    assert main([*ARGS, "--model", MODEL, "--job-name", JOB, "--json"], clients) == 0
+    assert "ResponseMetadata" not in json.loads(capsys.readouterr().out)
+
+
+def test_no_wait_with_a_region_prints_the_follow_command_for_that_region(
+    clients: Clients, sagemaker: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queue_job(sagemaker, params(), ["InProgress"])
+    assert main([*ARGS, "--model", MODEL, "--job-name", JOB, "--no-wait", "--region", "eu-west-1"], clients) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        f"follow it: aws sagemaker describe-transform-job --transform-job-name {JOB} --region eu-west-1\n"
+    )

@@ -13,10 +13,12 @@ from botocore.stub import Stubber
 
 from ops.transform import (
     AwsCallError,
+    Interrupted,
     JobFailed,
     TransformError,
     TransformRequest,
     build_request,
+    default_output_uri,
     find_model,
     run,
     to_api,
@@ -138,6 +140,12 @@ RULES: list[tuple[str, dict[str, Any], dict[str, Any], str]] = [
     ("uri length", {"output_uri": "s3://b-1/" + "k" * 1015}, {"output_uri": "s3://b-1/" + "k" * 1016}, "S3OutputPath"),
     ("content type length", {"content_type": "t/" + "x" * 254}, {"content_type": "t/" + "x" * 255}, "ContentType"),
     ("accept present", {"accept": "application/json"}, {"accept": ""}, "Accept"),
+    (
+        "content type on one line",
+        {"content_type": "text/csv; charset=utf-8"},
+        {"content_type": "text/csv\r"},
+        "ContentType",
+    ),
     ("split type", {"split_type": "None", "batch_strategy": None}, {"split_type": "RecordIO"}, "SplitType"),
     ("compression", {"compression": "Gzip"}, {"compression": "gzip"}, "CompressionType"),
     ("batch strategy", {"batch_strategy": "SingleRecord"}, {"batch_strategy": "MULTI_RECORD"}, "BatchStrategy"),
@@ -303,7 +311,7 @@ def run_recorded(stubber: Stubber, recorder: Recorder, **kwargs: Any) -> dict[st
 
 def test_run_reports_each_status_change_with_elapsed_time_until_completed(sagemaker: Stubber) -> None:
     queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress", "InProgress", "Completed"])
-    recorder = Recorder(0.0, 1.0, 3725.0)
+    recorder = Recorder(0.0, 1.0, 2.0, 3725.0)
     description = run_recorded(sagemaker, recorder, wait=True)
     assert description["TransformJobStatus"] == "Completed"
     assert recorder.lines == [f"[0:00:01] {JOB}: InProgress", f"[1:02:05] {JOB}: Completed"]
@@ -341,3 +349,63 @@ def test_a_create_error_is_an_aws_call_error_naming_the_api_and_code(sagemaker: 
     sagemaker.add_client_error("create_transform_job", "ResourceLimitExceeded", "too many ml.c5.xlarge for jobs")
     with pytest.raises(AwsCallError, match=r"^CreateTransformJob failed: ResourceLimitExceeded: too many"):
         run(sagemaker.client, build_request(**REQUIRED), poll_s=0)
+
+
+def test_a_long_unchanged_status_is_reported_again_every_heartbeat(sagemaker: Stubber) -> None:
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress"] * 4 + ["Completed"])
+    recorder = Recorder(0.0, 1.0, 300.0, 601.0, 900.0, 1300.0)
+    run_recorded(sagemaker, recorder, wait=True)
+    assert recorder.lines == [
+        f"[0:00:01] {JOB}: InProgress",
+        f"[0:10:01] {JOB}: InProgress",
+        f"[0:21:40] {JOB}: Completed",
+    ]
+
+
+def test_ctrl_c_while_waiting_is_interrupted_naming_the_created_job(sagemaker: Stubber) -> None:
+    queue_job(sagemaker, EXPECTED_DEFAULT, ["InProgress"])
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(Interrupted) as raised:
+        run(sagemaker.client, build_request(**REQUIRED), poll_s=5, sleep=interrupt)
+    assert (raised.value.job_name, raised.value.created) == (JOB, True)
+    assert isinstance(raised.value, KeyboardInterrupt)
+
+
+def test_ctrl_c_during_create_transform_job_may_have_created_it(sagemaker: Stubber) -> None:
+    def interrupt(**kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    sagemaker.client.meta.events.register("provide-client-params.sagemaker.CreateTransformJob", interrupt)
+    with pytest.raises(Interrupted) as raised:
+        run(sagemaker.client, build_request(**REQUIRED), poll_s=0)
+    assert (raised.value.job_name, raised.value.created) == (JOB, None)
+
+
+def test_a_describe_error_names_the_job_that_was_created(sagemaker: Stubber) -> None:
+    sagemaker.add_response("create_transform_job", {"TransformJobArn": ARN.format(JOB)}, EXPECTED_DEFAULT)
+    sagemaker.add_client_error("describe_transform_job", "ThrottlingException", "Rate exceeded", 400)
+    with pytest.raises(AwsCallError) as raised:
+        run(sagemaker.client, build_request(**REQUIRED), poll_s=0)
+    assert (raised.value.api, raised.value.code, raised.value.job_name) == (
+        "DescribeTransformJob",
+        "ThrottlingException",
+        JOB,
+    )
+
+
+def test_the_default_output_is_the_stacks_batch_output_path_and_the_job_name() -> None:
+    outputs = {output_id(ENDPOINT, "BatchOutputPath"): "s3://model-bucket/batch/creative-scoring-dev-async/output/"}
+    uri = default_output_uri(outputs, STACK, ENDPOINT, JOB)
+    assert uri == f"s3://model-bucket/batch/creative-scoring-dev-async/output/{JOB}/"
+    assert to_api(build_request(**REQUIRED | {"output_uri": uri}))["TransformOutput"]["S3OutputPath"] == uri
+
+
+def test_a_missing_batch_output_path_names_the_key_and_the_fix() -> None:
+    with pytest.raises(TransformError) as raised:
+        default_output_uri({output_id(ENDPOINT, "ModelName"): MODEL}, STACK, ENDPOINT, JOB)
+    message = str(raised.value)
+    assert f"stack {STACK} has no output CreativeScoringDevAsyncBatchOutputPath" in message
+    assert "pass --output S3_URI" in message

@@ -344,6 +344,11 @@ def test_single_model_endpoints_publish_batch_prefixes_their_role_may_read_and_w
     assert f"{bucket}/batch/{name}/output/*" in _resources_allowed(statements, "s3:PutObject")
     listed = [st["Condition"] for st in statements if "s3:ListBucket" in _as_list(st["Action"])]
     assert {"StringLike": {"s3:prefix": [f"batch/{name}/input/*"]}} in listed
+    log_streams = [r for r in _resources_allowed(statements, "logs:PutLogEvents") if "TransformJobs" in r]
+    assert [r.rsplit(":log-group:", 1)[1] for r in log_streams] == [
+        "/aws/sagemaker/TransformJobs",
+        "/aws/sagemaker/TransformJobs:log-stream:*",
+    ]
 
 
 def test_multi_model_and_component_endpoints_publish_no_model_name(templates: dict[str, Template]) -> None:
