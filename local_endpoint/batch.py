@@ -8,6 +8,7 @@ local S3 such as moto).
 Semantics copied from SageMaker (contract §12):
 
 - ``SplitType`` ``None`` sends each input object whole; ``Line`` splits it into records at newlines.
+- ``CompressionType`` ``Gzip``: each input object is decompressed before it is split; outputs are not compressed.
 - ``BatchStrategy`` (needs ``SplitType Line``): ``SingleRecord`` sends one record per request,
   ``MultiRecord`` as many records as fit in ``MaxPayloadInMB``; mini-batches never span input files.
 - ``AssembleWith`` ``None`` concatenates the responses; ``Line`` ends each response with a newline.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import importlib
 import importlib.util
@@ -36,12 +38,14 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tarfile
 import tempfile
 import threading
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +64,7 @@ JSONLINES = "application/jsonlines"
 SPLIT_TYPES = ("None", "Line")
 BATCH_STRATEGIES = ("SingleRecord", "MultiRecord")
 ASSEMBLE_WITH = ("None", "Line")
+COMPRESSION_TYPES = ("None", "Gzip")
 UNSUPPORTED_SPLIT_TYPES = ("RecordIO", "TFRecord")
 DEFAULT_MAX_PAYLOAD_MB = 6
 MAX_PAYLOAD_MB = 100  # also the bound on MaxConcurrentTransforms x MaxPayloadInMB
@@ -98,6 +103,7 @@ class TransformJob:
     content_type: str = JSONLINES  # TransformInput.ContentType (SageMaker sends none when unset)
     accept: str | None = None  # TransformOutput.Accept; None: no Accept header, the model's default
     split_type: str = "None"  # TransformInput.SplitType
+    compression_type: str = "None"  # TransformInput.CompressionType: Gzip inputs are decompressed first
     batch_strategy: str | None = None  # BatchStrategy; unset with SplitType Line: SingleRecord
     max_payload_mb: int = DEFAULT_MAX_PAYLOAD_MB  # MaxPayloadInMB
     assemble_with: str = "None"  # TransformOutput.AssembleWith
@@ -109,6 +115,8 @@ class TransformJob:
     workdir: Path | None = None  # where the archive is extracted; None: a temporary folder
 
     def __post_init__(self) -> None:
+        if type(self.workers) is int and self.workers == 0:  # SageMaker: 0 is unset, 1 without execution-parameters
+            object.__setattr__(self, "workers", 1)
         _validate(self)
 
     @property
@@ -128,6 +136,7 @@ class TransformJob:
             "ContentType": self.content_type,
             "Accept": self.accept,
             "SplitType": self.split_type,
+            "CompressionType": self.compression_type,
             "BatchStrategy": self.strategy,
             "MaxPayloadInMB": self.max_payload_mb,
             "AssembleWith": self.assemble_with,
@@ -153,6 +162,7 @@ def _validate(job: TransformJob) -> None:
             "use Line (one record per line) or None (whole objects)"
         )
     _check_choice("SplitType (--split-type)", job.split_type, SPLIT_TYPES)
+    _check_choice("CompressionType (--compression-type)", job.compression_type, COMPRESSION_TYPES)
     if job.batch_strategy is not None:
         _check_choice("BatchStrategy (--batch-strategy)", job.batch_strategy, BATCH_STRATEGIES)
         if job.split_type == "None":
@@ -176,10 +186,12 @@ def _validate(job: TransformJob) -> None:
     if job.workers < 1:
         raise TransformError(f"MaxConcurrentTransforms (--workers) is {job.workers}; it must be at least 1")
     if job.workers * job.max_payload_mb > MAX_PAYLOAD_MB:
+        fewer = f"--workers to {MAX_PAYLOAD_MB // job.max_payload_mb}"
+        smaller = MAX_PAYLOAD_MB // job.workers  # 0: no payload is small enough for so many workers
         raise TransformError(
             f"MaxConcurrentTransforms x MaxPayloadInMB is {job.workers} x {job.max_payload_mb} = "
-            f"{job.workers * job.max_payload_mb}; it must be at most {MAX_PAYLOAD_MB}: lower --workers to "
-            f"{MAX_PAYLOAD_MB // job.max_payload_mb} or --max-payload-mb to {max(1, MAX_PAYLOAD_MB // job.workers)}"
+            f"{job.workers * job.max_payload_mb}; it must be at most {MAX_PAYLOAD_MB}: lower {fewer}"
+            + (f" or --max-payload-mb to {smaller}" if smaller else "")
         )
     _check_int("InvocationsMaxRetries (--max-retries)", job.max_retries)
     if not 0 <= job.max_retries <= MAX_RETRIES:
@@ -295,6 +307,8 @@ class Storage(Protocol):
         """Remove ``key`` if it is there."""
 
     def describe(self, key: str) -> str: ...
+    def prepare(self) -> None:
+        """Check that outputs can be written here (a folder is created); raises when they cannot."""
 
 
 class FolderStorage:
@@ -335,6 +349,9 @@ class FolderStorage:
 
     def describe(self, key: str) -> str:
         return str(self.root / key)
+
+    def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
 
 
 class S3Storage:
@@ -381,6 +398,16 @@ class S3Storage:
 
     def describe(self, key: str) -> str:
         return f"s3://{self.bucket}/{self.base}{key}"
+
+    def prepare(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as e:
+            if str(e.response.get("Error", {}).get("Code")) in ("404", "NoSuchBucket", "NotFound"):
+                raise FileNotFoundError(f"the bucket {self.bucket!r} does not exist") from e
+            raise
 
 
 def s3_client(endpoint_url: str | None, max_connections: int = 10) -> Any:
@@ -805,7 +832,7 @@ class _Runner:
     async def _file(self, obj: StoredObject) -> None:
         async with self.file_slots:
             try:
-                data = await self._io(self.source.read, obj.key)
+                data = await self._read(obj.key)
             except Exception as e:  # a storage error fails this input only
                 self.progress.input_read(obj.size, 0)
                 failure = BatchFailure(None, f"could not read {self.source.describe(obj.key)}: {e}", 0)
@@ -830,6 +857,15 @@ class _Runner:
             await self._io(self.checkpoint.flush)
         if self.on_file_done is not None:
             self.on_file_done(result)
+
+    async def _read(self, key: str) -> bytes:
+        data = await self._io(self.source.read, key)
+        if self.job.compression_type == "Gzip":
+            try:
+                data = await self._io(gzip.decompress, data)
+            except (OSError, EOFError, zlib.error) as e:
+                raise ValueError(f"it is not gzip data ({e}); drop --compression-type Gzip for plain inputs") from e
+        return data
 
     async def _invoke_all(self, batches: Sequence[_Batch]) -> list[_Answer]:
         """The answers in input order; ``workers`` consumers per input, so a million records are not a million tasks."""
@@ -938,7 +974,10 @@ def _fetch_model(job: TransformJob, work: Path, client: Callable[[], Any]) -> Pa
     try:
         target.write_bytes(client().get_object(Bucket=bucket, Key=key)["Body"].read())
     except Exception as e:
-        raise TransformError(f"model (--model) {job.model}: could not download it: {e}") from e
+        raise TransformError(
+            f"model (--model) {job.model}: could not download it: {e}; "
+            "check the URI, --s3-endpoint-url and AWS credentials"
+        ) from e
     return target
 
 
@@ -1013,6 +1052,7 @@ async def transform(
         )
         if not objects:
             raise TransformError(f"input (--input) {job.input}: no input objects there")
+        await _guarded(f"output (--output) {job.output}: cannot write there", anyio.to_thread.run_sync(target.prepare))
         archive = await anyio.to_thread.run_sync(lambda: _fetch_model(job, work, client))
         settings = {"model_sha256": _sha256(archive), "input": source.uri, **job.sagemaker_settings()}
         for key in ("MaxConcurrentTransforms", "InvocationsMaxRetries"):  # they do not change the outputs
@@ -1104,6 +1144,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accept", help="Accept of each request (default: none sent; the model's default type)")
     parser.add_argument("--split-type", default="None", help="SplitType: None (whole objects, default) or Line")
     parser.add_argument(
+        "--compression-type", default="None", help="CompressionType: None (default) or Gzip (inputs are gunzipped)"
+    )
+    parser.add_argument(
         "--batch-strategy", help="BatchStrategy with --split-type Line: SingleRecord (default) or MultiRecord"
     )
     parser.add_argument(
@@ -1146,6 +1189,7 @@ def run_cli(argv: list[str]) -> int:
             content_type=args.content_type,
             accept=args.accept,
             split_type=args.split_type,
+            compression_type=args.compression_type,
             batch_strategy=args.batch_strategy,
             max_payload_mb=args.max_payload_mb,
             assemble_with=args.assemble_with,
@@ -1161,6 +1205,10 @@ def run_cli(argv: list[str]) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        # the model may still be finishing a mini-batch in a thread the interpreter waits for at exit: another
+        # Ctrl-C ends the process at once (status 130), without Python's KeyboardInterrupt traceback
+        with contextlib.suppress(ValueError):  # not the main thread
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
         print("interrupted: finished inputs are checkpointed; rerun the same command to resume", file=sys.stderr)
         return 130
     except Exception as e:  # no traceback for the user; the message names what failed

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import shutil
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +27,7 @@ from local_endpoint.batch import (
     run_transform,
     s3_client,
 )
-from tests.conftest import SAMPLES
+from tests.conftest import ROOT, SAMPLES
 from tests.local_endpoint.conftest import write_test_archive
 from training.dataset import generate
 
@@ -208,6 +212,30 @@ def test_an_interrupted_job_resumes_doing_each_input_once_with_the_same_outputs(
     assert len(read_predictions(tmp_path / "out" / f"{names[4]}.out")) == 10
 
 
+def test_ctrl_c_twice_while_the_model_is_busy_ends_the_cli_without_a_traceback(tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    started = tmp_path / "predicting"
+    busy = f"open({str(started)!r}, 'w').close()\ntime.sleep(3)"
+    write_test_archive(models, "busy", predict_fn_body=busy)
+    write_lines(tmp_path / "in" / "part.jsonl", generate(3, seed=1).creatives)
+    command = [sys.executable, "-m", "local_endpoint", "transform", "--model", "busy", "--models-dir", str(models)]
+    command += ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-progress"]
+    cli = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not started.exists() and cli.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    cli.send_signal(signal.SIGINT)
+    time.sleep(0.05)
+    cli.send_signal(signal.SIGINT)
+    _, stderr = cli.communicate(timeout=30)
+
+    assert started.exists()
+    assert cli.returncode in (130, -signal.SIGINT)  # the shell shows 130 for both
+    assert "interrupted: finished inputs are checkpointed" in stderr
+    assert "Traceback" not in stderr
+
+
 def test_5xx_answers_are_retried_up_to_max_retries(tmp_path: Path) -> None:
     models = tmp_path / "models"
     write_test_archive(models, "flaky", predict_fn_body=FLAKY_PREDICT, extra="\nCALLS = 0\n")
@@ -242,7 +270,8 @@ VALID: dict[str, Any] = {"model": MODEL, "input": "in", "output": "out"}
         ({"max_payload_mb": 101}, {"max_payload_mb": 100}, "MaxPayloadInMB (--max-payload-mb) is 101"),
         ({"max_payload_mb": 2.5}, {"max_payload_mb": 2}, "whole number"),
         ({"workers": 17}, {"workers": 16}, "lower --workers to 16"),
-        ({"workers": 0}, {"workers": 1}, "MaxConcurrentTransforms (--workers) is 0"),
+        ({"workers": -1}, {"workers": 1}, "MaxConcurrentTransforms (--workers) is -1"),
+        ({"compression_type": "gzip"}, {"compression_type": "Gzip"}, "case-sensitive: use Gzip"),
         ({"max_retries": 4}, {"max_retries": 3}, "InvocationsMaxRetries (--max-retries) is 4"),
         ({"assemble_with": "Lines"}, {"assemble_with": "Line"}, "AssembleWith (--assemble-with)"),
         ({"content_type": ""}, {"content_type": "application/json"}, "ContentType (--content-type)"),
@@ -266,6 +295,30 @@ def test_settings_sagemaker_refuses_are_refused_naming_the_parameter_and_fix(
         TransformJob(**{**VALID, **wrong})
     assert message in str(raised.value)
     assert TransformJob(**{**VALID, **right})
+
+
+def test_workers_0_is_the_default_1_and_too_many_workers_are_told_to_lower_workers() -> None:
+    assert TransformJob(**VALID, workers=0).workers == 1  # as SageMaker: 0 is unset, 1 without execution-parameters
+    with pytest.raises(TransformError) as raised:
+        TransformJob(**VALID, workers=101, max_payload_mb=1)
+    assert str(raised.value).endswith("it must be at most 100: lower --workers to 100")
+
+
+def test_gzip_inputs_are_decompressed_with_compression_type_gzip(tmp_path: Path) -> None:
+    creatives = generate(30, seed=4).creatives
+    plain = write_lines(tmp_path / "plain" / "part.jsonl", creatives)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "part.jsonl.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    shutil.copy(plain, tmp_path / "in" / "not-gzip.jsonl")
+
+    result = run_transform(lines_job(tmp_path, compression_type="Gzip")).to_dict()
+
+    predictions = read_predictions(tmp_path / "out" / "part.jsonl.gz.out")
+    assert [p["creative_id"] for p in predictions] == [c["creative_id"] for c in creatives]
+    assert result["settings"]["CompressionType"] == "Gzip"
+    assert result["files"] == {"total": 2, "succeeded": 1, "failed": 1, "skipped": 0}
+    report = json.loads((tmp_path / "out" / "not-gzip.jsonl.out.failed.json").read_text())
+    assert "it is not gzip data" in report["failures"][0]["message"]
 
 
 def test_cli_prints_the_result_and_exits_1_when_a_file_failed(
@@ -382,6 +435,40 @@ def test_s3_input_and_output_through_an_s3_endpoint(tmp_path: Path, s3: Any, s3_
     assert done == ["day=2/b.jsonl"]
     assert (second["status"], second["files"]["skipped"]) == ("Completed", 1)
     assert keys() == {f"scored/{CHECKPOINT}", "scored/day=1/a.jsonl.out", "scored/day=2/b.jsonl.out"}
+
+
+@pytest.mark.parametrize(
+    ("location", "message"),
+    [
+        ("s3://no-such-bucket/scored", "output (--output) s3://no-such-bucket/scored: cannot write there: the bucket"),
+        ("file/scored", "cannot write there: [Errno 20] Not a directory"),
+    ],
+)
+def test_an_output_that_cannot_be_written_stops_the_job_before_the_model_runs(
+    tmp_path: Path, s3_endpoint: str, s3: Any, capsys: pytest.CaptureFixture[str], location: str, message: str
+) -> None:
+    write_lines(tmp_path / "in" / "a.jsonl", generate(2, seed=2).creatives)
+    (tmp_path / "file").write_text("")
+    output = location if location.startswith("s3://") else str(tmp_path / location)
+    args = ["--model", MODEL, "--input", str(tmp_path / "in"), "--output", output, "--s3-endpoint-url", s3_endpoint]
+
+    assert run_cli([*args, "--split-type", "Line", "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err.count("\n")) == ("", 1)
+    assert message in captured.err
+
+
+def test_an_s3_model_that_cannot_be_downloaded_names_the_fix(
+    tmp_path: Path, s3_endpoint: str, s3: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s3.create_bucket(Bucket="models-here")
+    write_lines(tmp_path / "in" / "a.jsonl", generate(2, seed=2).creatives)
+    args = ["--model", "s3://models-here/missing.tar.gz", "--s3-endpoint-url", s3_endpoint, "--no-progress"]
+
+    assert run_cli([*args, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 2
+    stderr = capsys.readouterr().err
+    assert "could not download it" in stderr
+    assert "check the URI, --s3-endpoint-url and AWS credentials" in stderr
 
 
 def test_progress_shows_records_done_of_the_total_and_the_rate() -> None:
