@@ -4,7 +4,10 @@
 output and failure locations fixed at that moment. A worker per endpoint reads the input, calls the model,
 and writes exactly one object: the response at the output location, or a failure report at the failure
 location; then it sends the success or error notification. A request left unfinished by a crash is picked up
-again when the server restarts; an object already written for it is never written twice.
+again when the server restarts; an object already written for it is never written twice. Each object carries
+the request's token in its metadata, so an object left at the same location by another request (an
+``InferenceId`` or ``Filename`` used again) is replaced, never taken for this request's answer. While S3 cannot
+be reached, the worker backs off (up to a minute between tries) and the requests stay queued.
 
 Not confirmed against AWS (configurable or documented): the default object names ``<InferenceId>.out`` and
 ``<InferenceId>-error.out``, and the content of the failure object (here a JSON report).
@@ -20,7 +23,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,15 +31,18 @@ from typing import Any
 import anyio
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 MAX_INPUT_BYTES = 1024**3
 DEFAULT_TTL_S = 21_600
 DEFAULT_TIMEOUT_S = 900
 INCLUDED_RESPONSE_LIMIT = 128 * 1024
+MAX_BACKOFF_S = 60.0
+OWNER = "local-endpoint-request"  # S3 user metadata: the token of the request that wrote the object
 
 Invoke = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, bytes, str | None]]]
 TIMEOUT_REASON = "Your invocation timed out while waiting for a response from container primary."
+log = logging.getLogger("local_endpoint.async")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class AsyncRequest:
     received_at: float
     ttl_s: int
     timeout_s: int
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # "": queued by a version without tokens
 
 
 class RequestStore:
@@ -65,6 +72,9 @@ class RequestStore:
         self._db.execute("PRAGMA synchronous=FULL")
         columns = ", ".join(f"{name} TEXT" for name in AsyncRequest.__dataclass_fields__)
         self._db.execute(f"CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, {columns}, status TEXT)")
+        existing = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
+        for name in AsyncRequest.__dataclass_fields__.keys() - existing:  # a state folder of an earlier version
+            self._db.execute(f"ALTER TABLE requests ADD COLUMN {name} TEXT")
 
     def add(self, request: AsyncRequest) -> None:
         values = asdict(request)
@@ -100,7 +110,7 @@ class RequestStore:
 
 def _request(row: dict[str, Any]) -> AsyncRequest:
     ints = {"received_at": float, "ttl_s": int, "timeout_s": int}
-    return AsyncRequest(**{k: ints[k](v) if k in ints else v for k, v in row.items()})
+    return AsyncRequest(**{k: ints[k](v) if k in ints else v for k, v in row.items()} | {"token": row["token"] or ""})
 
 
 class ObjectStore:
@@ -121,9 +131,9 @@ class ObjectStore:
 
     @staticmethod
     def split(uri: str) -> tuple[str, str]:
-        if not uri.startswith("s3://") or "/" not in uri[5:]:
+        bucket, _, key = uri.removeprefix("s3://").partition("/")
+        if not uri.startswith("s3://") or not bucket or not key:
             raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-        bucket, key = uri[5:].split("/", 1)
         return bucket, key
 
     def size(self, uri: str) -> int | None:
@@ -135,15 +145,38 @@ class ObjectStore:
                 return None
             raise
 
+    def owner(self, uri: str) -> str | None:
+        """The token of the request that wrote ``uri`` ("" if written otherwise); None when there is no object."""
+        bucket, key = self.split(uri)
+        try:
+            metadata = self.client.head_object(Bucket=bucket, Key=key)["Metadata"]
+        except ClientError as e:
+            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return str(metadata.get(OWNER, ""))
+
     def read(self, uri: str) -> bytes:
         bucket, key = self.split(uri)
         body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
-    def write(self, uri: str, body: bytes, content_type: str | None) -> None:
+    def write(self, uri: str, body: bytes, content_type: str | None, owner: str = "") -> None:
         bucket, key = self.split(uri)
-        extra = {"ContentType": content_type} if content_type else {}
-        self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
+        if owner:
+            extra["Metadata"] = {OWNER: owner}
+        try:
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "NoSuchBucket":
+                raise
+            self.ensure_bucket(bucket)  # deleted while the server ran, or S3 was down when it started
+            self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+
+    def delete(self, uri: str) -> None:
+        bucket, key = self.split(uri)
+        self.client.delete_object(Bucket=bucket, Key=key)
 
     def ensure_bucket(self, bucket: str) -> None:
         try:
@@ -177,7 +210,12 @@ class Outcome:
 
 
 class AsyncWorker:
-    """Processes one endpoint's queue, at most ``concurrency`` requests at a time."""
+    """Processes one endpoint's queue, at most ``concurrency`` requests at a time.
+
+    A request settles with exactly one object, its answer or its failure. When S3 cannot be read or written (or
+    anything else goes wrong in this process), the request stays queued and the worker starts nothing new for a
+    while, doubling the pause up to ``MAX_BACKOFF_S``; a settled request resets it.
+    """
 
     def __init__(
         self,
@@ -195,50 +233,94 @@ class AsyncWorker:
         self.endpoint, self.region, self.max_input_bytes = endpoint, region, max_input_bytes
         self.requests, self.objects, self.notifier = requests, objects, notifier
         self.invoke, self.include_response = invoke, include_response
-        self._slots = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
         self._wake = asyncio.Event()
         self._active: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._backoff_s = 0.0
+        self._resume_at = 0.0  # time.monotonic() before which nothing new starts
 
     def wake(self) -> None:
         self._wake.set()
 
     async def run(self) -> None:
-        while True:
-            self._wake.clear()
-            for seq, request in self.requests.pending(self.endpoint):
-                if seq in self._active:
-                    continue
-                await self._slots.acquire()
-                self._active.add(seq)
-                task = asyncio.create_task(self._process(seq, request))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            await self._wake.wait()
+        try:
+            while True:
+                self._wake.clear()
+                pause = self._resume_at - time.monotonic()
+                if pause <= 0:
+                    # No await from the query to the last start: the queue cannot change under this loop.
+                    for seq, request in self.requests.pending(self.endpoint):
+                        if len(self._active) >= self.concurrency:
+                            break
+                        if seq not in self._active:
+                            self._start(seq, request)
+                try:
+                    async with asyncio.timeout(pause if pause > 0 else None):
+                        await self._wake.wait()
+                except TimeoutError:
+                    pass
+        finally:
+            for task in self._tasks:
+                task.cancel()  # still queued: the next start settles them
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _start(self, seq: int, request: AsyncRequest) -> None:
+        self._active.add(seq)
+        task = asyncio.create_task(self._process(seq, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _process(self, seq: int, request: AsyncRequest) -> None:
         try:
             status = await self._settle(request)
             self.requests.finish(seq, status)
+            self._backoff_s = 0.0
+        except Exception as e:
+            self._back_off(request, e)
         finally:
             self._active.discard(seq)
-            self._slots.release()
             self.wake()
 
+    def _back_off(self, request: AsyncRequest, error: Exception) -> None:
+        now = time.monotonic()
+        if now >= self._resume_at:  # requests failing together during one pause back off once
+            self._backoff_s = min(max(self._backoff_s * 2, 1.0), MAX_BACKOFF_S)
+            self._resume_at = now + self._backoff_s
+        if isinstance(error, BotoCoreError | ClientError):
+            log.warning(
+                "endpoint %s: request %s stays queued, S3 (%s) failed: %s; next try in %.0f s",
+                self.endpoint, request.inference_id, self.objects.client.meta.endpoint_url, error, self._backoff_s,
+            )  # fmt: skip
+        else:
+            log.error(
+                "endpoint %s: request %s stays queued after an internal error; next try in %.0f s",
+                self.endpoint, request.inference_id, self._backoff_s, exc_info=error,
+            )  # fmt: skip
+
     async def _settle(self, request: AsyncRequest) -> str:
-        """Write the one object this request gets; if a previous run wrote it already, only record that."""
-        for location, status in ((request.output_location, "completed"), (request.failure_location, "failed")):
-            if await anyio.to_thread.run_sync(self.objects.size, location) is not None:
+        """Write the one object this request gets; if a previous run wrote it already, only record that.
+
+        An object another request left at either location is deleted first, so the client never reads it as
+        this request's answer.
+        """
+        locations = ((request.output_location, "completed"), (request.failure_location, "failed"))
+        for location, status in locations:
+            owner = await anyio.to_thread.run_sync(self.objects.owner, location)
+            if owner is None:
+                continue
+            if owner == request.token or not request.token:
                 return status
+            await anyio.to_thread.run_sync(self.objects.delete, location)
         outcome = await self._outcome(request)
         if outcome.ok:
             await anyio.to_thread.run_sync(
-                self.objects.write, request.output_location, outcome.body, outcome.content_type
+                self.objects.write, request.output_location, outcome.body, outcome.content_type, request.token
             )
         else:
-            report = {"inferenceId": request.inference_id, "failureReason": outcome.reason}
+            report = json.dumps({"inferenceId": request.inference_id, "failureReason": outcome.reason}).encode()
             await anyio.to_thread.run_sync(
-                self.objects.write, request.failure_location, json.dumps(report).encode(), "application/json"
+                self.objects.write, request.failure_location, report, "application/json", request.token
             )
         self.notifier.send(self.endpoint, "success" if outcome.ok else "error", self._notification(request, outcome))
         return "completed" if outcome.ok else "failed"
@@ -248,18 +330,21 @@ class AsyncWorker:
             return Outcome(
                 False, b"", None, f"Request expired: it waited longer than its {request.ttl_s} s time to live."
             )
-        size = await anyio.to_thread.run_sync(self.objects.size, request.input_location)
-        if size is None:
-            return Outcome(
-                False,
-                b"",
-                None,
-                f"ClientError: Failed to download input data from {request.input_location}: no such object.",
-            )
-        if size > self.max_input_bytes:
-            reason = f"The input at {request.input_location} is {size} bytes; the limit is {self.max_input_bytes}."
-            return Outcome(False, b"", None, f"ClientError: {reason}")
-        body = await anyio.to_thread.run_sync(self.objects.read, request.input_location)
+        try:
+            size = await anyio.to_thread.run_sync(self.objects.size, request.input_location)
+            if size is None:
+                return _input_failure(request, "no such object")
+            if size > self.max_input_bytes:
+                reason = f"The input at {request.input_location} is {size} bytes; the limit is {self.max_input_bytes}."
+                return Outcome(False, b"", None, f"ClientError: {reason}")
+            body = await anyio.to_thread.run_sync(self.objects.read, request.input_location)
+        except (ValueError, ParamValidationError) as e:
+            return _input_failure(request, str(e))
+        except ClientError as e:
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+            if not 400 <= status < 500 or status in (408, 429):
+                raise  # S3 is unwell, not the request: it waits in the queue
+            return _input_failure(request, f"{e.response['Error'].get('Code')} {e.response['Error'].get('Message')}")
         headers = {k: v for k, v in (("content-type", request.content_type), ("accept", request.accept),
                    ("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes)) if v}  # fmt: skip
         try:
@@ -306,6 +391,12 @@ class AsyncWorker:
         return message
 
 
+def _input_failure(request: AsyncRequest, problem: str) -> Outcome:
+    return Outcome(
+        False, b"", None, f"ClientError: Failed to download input data from {request.input_location}: {problem}."
+    )
+
+
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(epoch * 1000) % 1000:03d}Z"
 
@@ -328,7 +419,12 @@ class AsyncService:
             s3_endpoint_url = self._start_local_s3()
         self.s3_endpoint_url = s3_endpoint_url
         self.objects = ObjectStore(s3_endpoint_url, region)
-        self.objects.ensure_bucket(bucket)
+        try:
+            self.objects.ensure_bucket(bucket)
+        except BotoCoreError as e:  # S3 may start after the endpoint: the first write creates the bucket
+            log.warning(
+                "S3 at %s cannot be reached (%s); async requests wait in the queue until it can", s3_endpoint_url, e
+            )
         self.requests = RequestStore(state_dir / "async-requests.sqlite")
         self.notifier = Notifier(state_dir / "notifications")
         self.workers: dict[str, AsyncWorker] = {}

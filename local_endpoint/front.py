@@ -304,6 +304,9 @@ class Front:
         location = headers.get(INPUT_LOCATION)
         if not location or not location.startswith("s3://") or len(location) > 1024:
             raise ValidationError(f"{INPUT_LOCATION} must be an s3://bucket/key URI of at most 1024 characters.")
+        for header in (ASYNC_CONTENT_TYPE, ASYNC_ACCEPT):
+            if len(headers.get(header, "")) > 1024:
+                raise ValidationError(f"{header} must be at most 1024 characters.")
         inference_id = headers.get(INFERENCE_ID) or new_inference_id()
         filename = _pattern_header(headers, FILENAME, _FILENAME, 32) or f"{inference_id}.out"
         extension = _pattern_header(headers, OUTPUT_EXTENSION, _EXTENSION, 512)
@@ -409,8 +412,12 @@ def _check_headers(headers: Any) -> None:
     """What botocore does not validate client-side and SageMaker rejects (lengths, patterns)."""
     for header, limit in ((TARGET_MODEL, 1024), (INFERENCE_ID, 64)):
         value = headers.get(header)
-        if value is not None and (not value or len(value) > limit or value[0].isspace() or not value.isprintable()):
-            raise ValidationError(f"{header} must be 1 to {limit} printable characters, not starting with a space.")
+        if value is not None and (
+            not value or len(value) > limit or value[0].isspace() or not (value.isascii() and value.isprintable())
+        ):  # SageMaker's pattern \A\S[\p{Print}]*\z is Java's: \p{Print} is printable ASCII
+            raise ValidationError(
+                f"{header} must be 1 to {limit} printable ASCII characters, not starting with a space."
+            )
     attributes = headers.get(CUSTOM_ATTRIBUTES)
     if attributes is not None and (len(attributes) > 1024 or not attributes.isascii()):
         raise ValidationError(f"{CUSTOM_ATTRIBUTES} must be at most 1024 ASCII characters.")

@@ -123,6 +123,62 @@ def test_bad_inputs_end_in_a_failure_object(
     assert reason in json.loads(failure)["failureReason"]
 
 
+@pytest.mark.parametrize(
+    "location",
+    [f"s3://{INPUTS}", f"s3://{INPUTS}/", "s3://Not_A_Bucket!/x.json", "s3://no-such-bucket-here/x.json"],
+)
+def test_input_locations_that_name_no_object_end_in_a_failure_object(
+    server: LocalServer, s3: Any, location: str
+) -> None:
+    response = sagemaker_runtime(server.url).invoke_endpoint_async(EndpointName=ASYNC, InputLocation=location)
+    output, failure = _wait_for_one(s3, response, timeout=20)
+    assert output is None
+    assert failure is not None
+    assert f"Failed to download input data from {location}" in json.loads(failure)["failureReason"]
+
+
+def test_reusing_an_inference_id_answers_the_new_request_not_the_earlier_object(server: LocalServer, s3: Any) -> None:
+    first = _submit(server, s3, "reused-ok.json", CREATIVES, InferenceId="inf-reused")
+    assert _wait_for_one(s3, first)[0] is not None
+    bad = b'{"instances": [{"headline": 1}]}'
+    second = _submit(server, s3, "reused-bad.json", bad, InferenceId="inf-reused")
+    assert second["OutputLocation"] == first["OutputLocation"]
+    deadline = time.monotonic() + 30
+    while (failure := _object(s3, second["FailureLocation"])) is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert failure is not None
+    assert "Received client error (400)" in json.loads(failure)["failureReason"]
+    assert _object(s3, second["OutputLocation"]) is None  # the earlier answer is not read as this one's
+
+
+def test_an_endpoint_started_before_its_s3_queues_requests_and_answers_them_once_s3_is_up(
+    tmp_path: Path, s3: Any
+) -> None:
+    port = free_port()  # nothing listens there yet
+    server = _start(tmp_path, f"http://127.0.0.1:{port}", tmp_path / "state")
+    late_s3 = None
+    try:
+        response = sagemaker_runtime(server.url).invoke_endpoint_async(
+            EndpointName=ASYNC, InputLocation=f"s3://{INPUTS}/late.json", ContentType="application/json"
+        )
+        time.sleep(4)  # the worker tries, fails and backs off; the server stays up
+        assert server.process.poll() is None
+        s3.put_object(Bucket=INPUTS, Key="late.json", Body=CREATIVES)  # moto's state is shared in this process
+        late_s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        late_s3.start()
+        output, failure = _wait_for_one(s3, response, timeout=90)
+    finally:
+        server.stop()
+        if late_s3 is not None:
+            late_s3.stop()
+    assert failure is None
+    assert output is not None
+    log = server.log()
+    assert "stays queued" in log
+    assert log.count("stays queued") < 10, "the worker retried in a loop instead of backing off"
+    assert "Traceback" not in log
+
+
 def test_async_call_on_a_real_time_endpoint_and_real_time_call_on_async_are_validation_errors(
     server: LocalServer,
 ) -> None:
@@ -141,9 +197,11 @@ def test_async_call_on_a_real_time_endpoint_and_real_time_call_on_async_are_vali
             {"InvocationTimeoutSeconds": 3601},
             "InvocationTimeoutSeconds must be a whole number of seconds from 1 to 3600",
         ),
+        ({"ContentType": "application/" + "x" * 1020}, "X-Amzn-SageMaker-Content-Type must be at most 1024"),
+        ({"InferenceId": "caf\u00e9"}, "must be 1 to 64 printable ASCII characters"),
     ],
 )
-def test_async_limits_are_validated(server: LocalServer, extra: dict[str, int], message: str) -> None:
+def test_async_limits_are_validated(server: LocalServer, extra: dict[str, Any], message: str) -> None:
     client = sagemaker_runtime(server.url)
     with pytest.raises(client.exceptions.ValidationError, match=message):
         client.invoke_endpoint_async(EndpointName=ASYNC, InputLocation=f"s3://{INPUTS}/ok.json", **extra)

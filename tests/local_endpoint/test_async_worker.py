@@ -115,10 +115,21 @@ def test_expired_requests_and_timeouts_fail_with_their_reason(tmp_path: Path, ob
 
 def test_a_request_whose_object_exists_is_only_recorded_not_run_again(tmp_path: Path, objects: ObjectStore) -> None:
     objects.write(f"s3://{BUCKET}/in/done.json", b"bad", None)  # would fail if it ran again
-    objects.write(f"s3://{BUCKET}/out/done.out", b"EARLIER ANSWER", None)
-    store, _ = _run(tmp_path, objects, [_request("done")])
+    done = _request("done")
+    objects.write(f"s3://{BUCKET}/out/done.out", b"EARLIER ANSWER", None, owner=done.token)  # before a crash
+    store, _ = _run(tmp_path, objects, [done])
     assert store.counts("async-endpoint") == {"completed": 1}
+    assert objects.read(f"s3://{BUCKET}/out/done.out") == b"EARLIER ANSWER"
     assert objects.size(f"s3://{BUCKET}/failures/done-error.out") is None
+
+
+def test_an_object_another_request_left_at_the_location_is_replaced(tmp_path: Path, objects: ObjectStore) -> None:
+    objects.write(f"s3://{BUCKET}/in/again.json", b"bad", None)
+    objects.write(f"s3://{BUCKET}/out/again.out", b"ANSWER TO AN EARLIER REQUEST", None, owner="earlier")
+    store, _ = _run(tmp_path, objects, [_request("again")])
+    assert store.counts("async-endpoint") == {"failed": 1}
+    assert objects.size(f"s3://{BUCKET}/out/again.out") is None
+    assert "Received client error (400)" in objects.read(f"s3://{BUCKET}/failures/again-error.out").decode()
 
 
 def test_oversize_input_is_a_failure(tmp_path: Path, objects: ObjectStore) -> None:
