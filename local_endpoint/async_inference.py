@@ -434,10 +434,10 @@ class AsyncService:
         from moto.server import ThreadedMotoServer
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per S3 request on the console
-        port = _free_port()
-        self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._s3_server.start()
-        return f"http://127.0.0.1:{port}"
+        host, port = self._s3_server.get_host_and_port()
+        return f"http://{host}:{port}"
 
     def start_worker(self, endpoint: str, *, concurrency: int, invoke: Invoke, include_response: bool) -> None:
         worker = AsyncWorker(
@@ -472,11 +472,3 @@ class AsyncService:
         self.requests.close()
         if self._s3_server is not None:
             self._s3_server.stop()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from moto.server import ThreadedMotoServer
 
 from tests.conftest import ARTIFACTS, ROOT
 from training.archive import read_members, write_archive
@@ -87,6 +88,16 @@ class LocalServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def s3_url() -> Iterator[str]:
+    """A real S3 API (moto's server) on a loopback port, for async and batch transform tests."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
 
 
 @pytest.fixture(scope="session")

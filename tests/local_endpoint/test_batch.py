@@ -10,12 +10,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from local_endpoint.batch import (
     CHECKPOINT,
@@ -368,17 +366,8 @@ def test_cli_help_explains_the_options(capsys: pytest.CaptureFixture[str]) -> No
     assert all(option in printed for option in ("--batch-strategy", "--s3-endpoint-url", "MaxPayloadInMB", "exit"))
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+def s3(s3_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
@@ -386,7 +375,7 @@ def s3(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return s3_client(s3_endpoint)
+    return s3_client(s3_url)
 
 
 def _encode(creatives: list[dict[str, Any]], replace: dict[int, str] | None = None) -> bytes:
@@ -396,7 +385,7 @@ def _encode(creatives: list[dict[str, Any]], replace: dict[int, str] | None = No
     return "".join(line + "\n" for line in lines).encode()
 
 
-def test_s3_input_and_output_through_an_s3_endpoint(tmp_path: Path, s3: Any, s3_endpoint: str) -> None:
+def test_s3_input_and_output_through_an_s3_endpoint(tmp_path: Path, s3: Any, s3_url: str) -> None:
     bucket = "transform-data"
     s3.create_bucket(Bucket=bucket)
     archive = Path(__file__).resolve().parents[2] / "model_artifacts" / f"{MODEL}.tar.gz"
@@ -409,7 +398,7 @@ def test_s3_input_and_output_through_an_s3_endpoint(tmp_path: Path, s3: Any, s3_
         model=f"s3://{bucket}/models/model.tar.gz",
         input=f"s3://{bucket}/in/",
         output=f"s3://{bucket}/scored",
-        s3_endpoint_url=s3_endpoint,
+        s3_endpoint_url=s3_url,
     )
 
     def read(key: str) -> bytes:
@@ -445,12 +434,12 @@ def test_s3_input_and_output_through_an_s3_endpoint(tmp_path: Path, s3: Any, s3_
     ],
 )
 def test_an_output_that_cannot_be_written_stops_the_job_before_the_model_runs(
-    tmp_path: Path, s3_endpoint: str, s3: Any, capsys: pytest.CaptureFixture[str], location: str, message: str
+    tmp_path: Path, s3_url: str, s3: Any, capsys: pytest.CaptureFixture[str], location: str, message: str
 ) -> None:
     write_lines(tmp_path / "in" / "a.jsonl", generate(2, seed=2).creatives)
     (tmp_path / "file").write_text("")
     output = location if location.startswith("s3://") else str(tmp_path / location)
-    args = ["--model", MODEL, "--input", str(tmp_path / "in"), "--output", output, "--s3-endpoint-url", s3_endpoint]
+    args = ["--model", MODEL, "--input", str(tmp_path / "in"), "--output", output, "--s3-endpoint-url", s3_url]
 
     assert run_cli([*args, "--split-type", "Line", "--no-progress"]) == 2
     captured = capsys.readouterr()
@@ -459,11 +448,11 @@ def test_an_output_that_cannot_be_written_stops_the_job_before_the_model_runs(
 
 
 def test_an_s3_model_that_cannot_be_downloaded_names_the_fix(
-    tmp_path: Path, s3_endpoint: str, s3: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, s3_url: str, s3: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     s3.create_bucket(Bucket="models-here")
     write_lines(tmp_path / "in" / "a.jsonl", generate(2, seed=2).creatives)
-    args = ["--model", "s3://models-here/missing.tar.gz", "--s3-endpoint-url", s3_endpoint, "--no-progress"]
+    args = ["--model", "s3://models-here/missing.tar.gz", "--s3-endpoint-url", s3_url, "--no-progress"]
 
     assert run_cli([*args, "--input", str(tmp_path / "in"), "--output", str(tmp_path / "out")]) == 2
     stderr = capsys.readouterr().err
