@@ -136,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--container-models-path", help="where that server sees the extracted models (Docker)")
     serve.add_argument("--models-dir", type=Path, default=ROOT / "model_artifacts", help="folder of archives")
     serve.add_argument("--workdir", type=Path, help="where archives are extracted (default: a temporary folder)")
-    serve.add_argument("--cache-mb", type=float, default=512.0, help="multi-model cache budget, MiB (default 512)")
+    serve.add_argument(
+        "--cache-mb", type=float, default=512.0, help="multi-model cache budget per endpoint, MiB (default 512)"
+    )
     serve.add_argument("--load-timeout", type=float, default=60.0, help="seconds before ModelNotReadyException")
     serve.add_argument("--invocation-timeout", type=float, default=60.0, help="seconds a model may take")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])

@@ -15,6 +15,7 @@ name, 404 for an unknown model or missing model folder, 507 when out of memory.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,9 @@ from local_endpoint.handler_chain import HandlerChain, import_handler
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
+TRACEBACK = "\nTraceback (most recent call last):"  # what the toolkit puts between an error's message and trace
+
+log = logging.getLogger("local_endpoint.model_server")
 
 
 class ContainerUnavailable(Exception):
@@ -47,6 +51,11 @@ class ContainerResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    def error_parts(self) -> tuple[str, str | None]:
+        """An error answer's message, and the traceback the toolkit appends to it (None when there is none)."""
+        message, separator, trace = self.body.decode("utf-8", "replace").partition(TRACEBACK)
+        return message.strip(), (separator.lstrip("\n") + trace).rstrip() if separator else None
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -117,6 +126,7 @@ class EmbeddedContainer:
         except MemoryError:
             return _error(507, "ServiceUnavailableException", "System out of memory")
         except Exception as e:  # the user's model_fn or module failed: report it, register nothing
+            log.exception("model %s failed to load from %s", name, url)  # the model server's log has it
             return _error(500, "ModelLoadException", f"{type(e).__name__}: {e}")
         if name in self._models:  # a concurrent load of the same name won
             return _error(409, "ConflictStatusException", f"Model {name} is already registered.")
@@ -159,7 +169,7 @@ class EmbeddedContainer:
             )
         except MemoryError:
             return _error(507, "ServiceUnavailableException", "Out of resources")
-        return ContainerResponse(result.status, result.body, result.content_type, context.response_headers)
+        return ContainerResponse(result.status, result.wire_body(), result.content_type, context.response_headers)
 
     async def close(self) -> None:
         self._models.clear()

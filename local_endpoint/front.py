@@ -24,7 +24,7 @@ from typing import Any
 
 import anyio
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -56,7 +56,6 @@ TARGET_VARIANT = "X-Amzn-SageMaker-Target-Variant"
 INFERENCE_ID = "X-Amzn-SageMaker-Inference-Id"
 _NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 _COMPONENT = re.compile(r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
-_TRACEBACK = "\nTraceback (most recent call last):"
 INPUT_LOCATION = "X-Amzn-SageMaker-InputLocation"
 ASYNC_CONTENT_TYPE = "X-Amzn-SageMaker-Content-Type"
 ASYNC_ACCEPT = "X-Amzn-SageMaker-Accept"
@@ -105,7 +104,7 @@ class Front:
             for endpoint in self.settings.endpoints:
                 for name, archive in endpoint.preloads().items():
                     try:
-                        await self.models.preload(name, archive)
+                        await self.models.preload(endpoint.name, name, archive)
                     except Exception as e:  # one broken model must not take the other endpoints down
                         log.error(
                             "endpoint %s: %s did not load (%s); its next invocation loads it again",
@@ -164,7 +163,7 @@ class Front:
         except Exception as e:  # an async request must settle, never loop on an error of this process
             log.exception("asynchronous invocation of %s failed inside the local endpoint", model)
             return 500, f"An internal failure occurred: {type(e).__name__}.".encode(), None
-        message = result.body if result.ok else result.body.decode("utf-8", "replace").split(_TRACEBACK, 1)[0].encode()
+        message = result.body if result.ok else _model_message(model, result).encode()
         return result.status, message, result.content_type
 
     async def invoke(self, request: Request) -> Response:
@@ -172,6 +171,9 @@ class Front:
         name = request.path_params["name"]
         try:
             response = await self._invoke(request, name, request_id, outcome)
+        except ClientDisconnect:  # the client's event, not the endpoint's: nothing to answer, nothing went wrong
+            log.info("request %s to %s: the client disconnected before its body arrived", request_id, name)
+            return Response(status_code=400)
         except RuntimeApiError as e:
             response = e.response(request_id)
         except ContainerUnavailable:
@@ -236,7 +238,10 @@ class Front:
         outcome.target = target
         assert self.models is not None
         try:
-            async with self.models.use(target, cache_enabled=endpoint.cache_enabled) as (model, load_ms):
+            async with self.models.use(endpoint.name, target, cache_enabled=endpoint.cache_enabled) as (
+                model,
+                load_ms,
+            ):
                 outcome.load_ms = load_ms
                 return await self._call(model, body, forwarded, outcome)
         except LoadFailed as e:
@@ -360,11 +365,9 @@ class Front:
     def _model_error(self, endpoint: LocalEndpoint, result: ContainerResponse) -> ModelError:
         region, account = self.settings.region, self.settings.account
         group = f"/aws/sagemaker/Endpoints/{endpoint.name}"
-        # The toolkit appends the handler's traceback; it stays in the local logs, never in the response.
-        message = result.body.decode("utf-8", "replace").split(_TRACEBACK, 1)[0].strip()
         return ModelError(
             original_status=result.status,
-            original_message=message,
+            original_message=_model_message(endpoint.name, result),
             log_stream_arn=f"arn:aws:logs:{region}:{account}:log-group:{group}",
             log_url=f"http://{self.settings.host}:{self.settings.port}/_local/endpoints in account {account}",
         )
@@ -390,6 +393,16 @@ class Front:
                 "loaded_models": loaded,
             }
         )
+
+
+def _model_message(endpoint: str, result: ContainerResponse) -> str:
+    """The message of a model's error answer; the traceback the toolkit appends goes to the endpoint's log."""
+    message, trace = result.error_parts()
+    if trace is not None:
+        log.warning(
+            "/aws/sagemaker/Endpoints/%s %s/local the model answered %d:\n%s", endpoint, VARIANT, result.status, trace
+        )
+    return message
 
 
 def _int_header(headers: Any, name: str, low: int, high: int, default: int) -> int:
@@ -449,7 +462,10 @@ def create_app(
     front = Front(settings, open_container, on_ready)
 
     async def ping(request: Request) -> Response:
-        return JSONResponse({"status": "Healthy"})
+        """Healthy only when the model server behind the front answers its own ping."""
+        if front.models is not None and await front.models.container.ping():
+            return JSONResponse({"status": "Healthy"})
+        return JSONResponse({"status": "Unhealthy", "reason": "the model server does not answer"}, status_code=503)
 
     return Starlette(
         routes=[

@@ -3,8 +3,10 @@
 cannot hold.
 
 - A model loads on its first invocation; concurrent first invocations share one load.
-- The cache holds models up to a memory budget (the size of their extracted files, an estimate of what
-  the container keeps in memory) and unloads the least recently used idle ones to make room; a 507 from
+- Each endpoint has its own cache, as each has its own instances in SageMaker: a ``TargetModel`` loaded
+  by one endpoint is loaded again by another, and one endpoint's evictions never touch another's models.
+- The cache holds models up to a memory budget per endpoint (the size of their extracted files, an estimate
+  of what the container keeps in memory) and unloads the least recently used idle ones to make room; a 507 from
   the container also unloads one and retries. SageMaker documents "unused" models being unloaded under
   memory pressure, not an exact order: least recently used is this emulation's choice.
 - ``ModelCacheSetting: Disabled`` unloads a model as soon as no invocation uses it.
@@ -44,6 +46,7 @@ class LoadFailed(Exception):
 
 @dataclass
 class _Slot:
+    endpoint: str
     target: str
     name: str
     ready: asyncio.Future[None]
@@ -54,9 +57,9 @@ class _Slot:
     pinned: bool = False
 
     @property
-    def key(self) -> str:
+    def key(self) -> tuple[str, str]:
         # A pinned model is its own slot even when a multi-model target names the same archive.
-        return f"pinned:{self.name}" if self.pinned else self.target
+        return (self.endpoint, f"pinned:{self.name}" if self.pinned else self.target)
 
 
 class ModelManager:
@@ -76,16 +79,18 @@ class ModelManager:
         self.container_root = container_models_path or str(self.extract_root)
         self.budget_bytes = budget_bytes
         self.load_timeout_s = load_timeout_s
-        self._slots: dict[str, _Slot] = {}
-        self._pins: dict[str, str] = {}  # pinned name -> archive
+        self._slots: dict[tuple[str, str], _Slot] = {}
+        self._pins: dict[str, tuple[str, str]] = {}  # pinned name -> (endpoint, archive)
 
     @asynccontextmanager
-    async def use(self, target: str, *, cache_enabled: bool = True) -> AsyncIterator[tuple[str, float | None]]:
-        """Yield the container's name for ``target`` and the load time when this call loaded it."""
-        slot = self._slots.get(target)
+    async def use(
+        self, endpoint: str, target: str, *, cache_enabled: bool = True
+    ) -> AsyncIterator[tuple[str, float | None]]:
+        """Yield the container's name for ``target`` on ``endpoint`` and the load time when this call loaded it."""
+        slot = self._slots.get((endpoint, target))
         loaded_now = slot is None or not slot.ready.done()
         if slot is None:
-            slot = self._start_load(target, self._archive(target))
+            slot = self._start_load(endpoint, target, self._archive(target))
         slot.in_flight += 1
         try:
             await self._wait(slot)
@@ -93,25 +98,26 @@ class ModelManager:
             yield slot.name, slot.load_ms if loaded_now else None
         finally:
             slot.in_flight -= 1
-            if not cache_enabled and slot.in_flight == 0 and self._slots.get(target) is slot:
+            if not cache_enabled and slot.in_flight == 0 and self._slots.get(slot.key) is slot:
                 await self._unload(slot)
 
-    async def preload(self, name: str, archive: str) -> None:
+    async def preload(self, endpoint: str, name: str, archive: str) -> None:
         """Load ``archive`` under ``name`` for good, as an inference component is (raises `LoadFailed`)."""
-        self._pins[name] = archive
+        self._pins[name] = (endpoint, archive)
         await self.pinned(name)
 
     async def pinned(self, name: str) -> None:
         """Wait until the pinned model ``name`` is loaded, loading it again if its last load failed."""
-        slot = self._slots.get(f"pinned:{name}")
+        endpoint, archive = self._pins[name]
+        slot = self._slots.get((endpoint, f"pinned:{name}"))
         if slot is None:
-            archive = self._pins[name]
-            slot = self._start_load(archive, self._archive(archive), name=name, pinned=True)
+            slot = self._start_load(endpoint, archive, self._archive(archive), name=name, pinned=True)
         await self._wait(slot)
 
     def describe(self) -> list[dict[str, Any]]:
         return [
             {
+                "endpoint": s.endpoint,
                 "target": s.target,
                 "container_model": s.name,
                 "state": "loaded" if s.ready.done() and not s.ready.exception() else "loading",
@@ -134,9 +140,11 @@ class ModelManager:
             )
         return path
 
-    def _start_load(self, target: str, archive: Path, *, name: str | None = None, pinned: bool = False) -> _Slot:
-        name = name or "m-" + hashlib.sha256(target.encode()).hexdigest()[:16]
-        slot = _Slot(target, name, asyncio.get_running_loop().create_future(), pinned=pinned)
+    def _start_load(
+        self, endpoint: str, target: str, archive: Path, *, name: str | None = None, pinned: bool = False
+    ) -> _Slot:
+        name = name or "m-" + hashlib.sha256(f"{endpoint}\0{target}".encode()).hexdigest()[:16]
+        slot = _Slot(endpoint, target, name, asyncio.get_running_loop().create_future(), pinned=pinned)
         slot.ready.add_done_callback(lambda f: f.cancelled() or f.exception())  # waiters may all have timed out
         self._slots[slot.key] = slot
         task = asyncio.create_task(self._load(slot, archive))
@@ -182,13 +190,15 @@ class ModelManager:
         while self._used(keep) + needed > self.budget_bytes and await self._evict_one(keep=keep):
             pass
 
+    def _neighbours(self, keep: _Slot) -> list[_Slot]:
+        """The other models on ``keep``'s endpoint: they share its instances' memory."""
+        return [s for s in self._slots.values() if s is not keep and s.endpoint == keep.endpoint]
+
     def _used(self, keep: _Slot) -> int:
-        return sum(s.footprint for s in self._slots.values() if s is not keep)
+        return sum(s.footprint for s in self._neighbours(keep))
 
     async def _evict_one(self, *, keep: _Slot) -> bool:
-        idle = [
-            s for s in self._slots.values() if s is not keep and not s.pinned and s.in_flight == 0 and s.ready.done()
-        ]
+        idle = [s for s in self._neighbours(keep) if not s.pinned and s.in_flight == 0 and s.ready.done()]
         if not idle:
             return False
         await self._unload(min(idle, key=lambda s: s.last_used))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from stacks.config import MULTI_MODEL, ConfigError, EndpointConfig, parse_environments
 from stacks.naming import component_name
-from training.archive import read_manifest
+from training.archive import MANIFEST, read_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 REALTIME_MAX_BODY = 6 * 1024 * 1024
@@ -108,8 +108,22 @@ def load_endpoints(
 ) -> tuple[str, tuple[LocalEndpoint, ...]]:
     """The region and endpoints of ``environment`` in ``cdk_json``; `ConfigError` names what is wrong."""
     context = json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {})
-    environments = parse_environments(context.get("creative-scoring"), [m["name"] for m in read_manifest(models_dir)])
+    environments = parse_environments(context.get("creative-scoring"), _model_names(models_dir))
     if environment not in environments:
         raise ConfigError(f"environment {environment!r} is not in {cdk_json}; declared: {sorted(environments)}")
     env = environments[environment]
     return env.region, tuple(LocalEndpoint.from_config(e) for e in env.endpoints)
+
+
+def _model_names(models_dir: Path) -> list[str]:
+    """The models that ``models_dir``'s manifest lists: what the endpoints of cdk.json may name."""
+    if not (models_dir / MANIFEST).is_file():
+        raise ConfigError(
+            f"the models folder {models_dir} has no {MANIFEST}, which lists the models the endpoints may serve: "
+            f"copy {ROOT / 'model_artifacts' / MANIFEST} there with the archives it names, or build both with "
+            f"python -m training build --artifacts {models_dir}"
+        )
+    try:
+        return [str(m["name"]) for m in read_manifest(models_dir)]
+    except (ValueError, KeyError, TypeError) as e:
+        raise ConfigError(f'{models_dir / MANIFEST} is not a manifest ({{"models": [{{"name": ...}}]}}): {e!r}') from e

@@ -191,17 +191,21 @@ def broken_server(server_tmp: Path) -> Iterator[LocalServer]:
 
 @pytest.fixture(scope="session")
 def slow_server(server_tmp: Path) -> Iterator[LocalServer]:
-    """Test models behind 1 s load and invocation timeouts: some load for 5 s, one answers after 3 s, one echoes
-    the request's custom attributes through the model server's context."""
+    """Test models behind 1 s load and invocation timeouts: some never finish loading and one never answers
+    while the server runs (they wait for a file the fixture creates at the end), one echoes the request's custom
+    attributes through the model server's context."""
     models = server_tmp / "slow-models"
     copy_reference_archives(models)
+    release = server_tmp / "release-slow-models"
+    wait = f"import os\nwhile not os.path.exists({str(release)!r}):\n    time.sleep(0.05)"
     for client in ("boto3", "js", "cli"):
-        write_test_archive(models, f"slow-load-{client}", model_fn_body="time.sleep(5)")
-    write_test_archive(models, "slow-answer", predict_fn_body="time.sleep(3)")
+        write_test_archive(models, f"slow-load-{client}", model_fn_body=wait)
+    write_test_archive(models, "slow-answer", predict_fn_body=wait)
     write_test_archive(models, "echo", extra=ECHO_ATTRIBUTES)
     args = ["--models-dir", str(models), "--load-timeout", "1", "--invocation-timeout", "1"]
     server = LocalServer(server_tmp, *args)
     for target in ("echo.tar.gz", "slow-answer.tar.gz"):  # loaded up front, so only the slow-load ones are slow
         _load(server, target)
     yield server
+    release.touch()
     server.stop()

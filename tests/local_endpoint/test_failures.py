@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import SAMPLES
+from tests.conftest import ARTIFACTS, ROOT, SAMPLES
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
@@ -40,3 +47,23 @@ def test_a_model_that_does_not_answer_in_time_is_a_model_error_with_status_0(slo
         _invoke(client, "slow-answer.tar.gz")
     assert raised.value.response["OriginalStatusCode"] == 0
     assert "timed out while waiting for a response from container primary" in raised.value.response["OriginalMessage"]
+
+
+def test_ping_is_healthy_only_while_the_model_server_answers(
+    dev_server: LocalServer, unavailable_server: LocalServer
+) -> None:
+    with urllib.request.urlopen(f"{dev_server.url}/ping", timeout=10) as healthy:
+        assert (healthy.status, json.load(healthy)["status"]) == (200, "Healthy")
+    with pytest.raises(urllib.error.HTTPError) as unhealthy:
+        urllib.request.urlopen(f"{unavailable_server.url}/ping", timeout=10)
+    assert unhealthy.value.code == 503
+    assert json.load(unhealthy.value)["status"] == "Unhealthy"
+
+
+def test_a_models_folder_without_a_manifest_says_what_is_missing_and_where(tmp_path: Path) -> None:
+    shutil.copy(ARTIFACTS / "creative-scorer-v1.tar.gz", tmp_path)
+    command = [sys.executable, "-m", "local_endpoint", "serve", "--port", "0", "--models-dir", str(tmp_path)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert f"the models folder {tmp_path} has no manifest.json" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -135,3 +135,128 @@ def test_unexpected_handler_failure_is_500_with_its_message_only(tmp_path: Path)
     )
     response = chain.invoke(None, b"x", "text/plain", None)
     assert (response.status, response.body) == (500, b"boom")
+
+
+# Bodies that are not UTF-8: the toolkit decodes them inside its error handling, so each is the model's 500.
+NOT_UTF8 = {
+    "random-bytes": bytes(range(128, 256)),
+    "invalid-byte-inside-a-string": b'{"instances": [{"headline": "caf\xe9"}]}',
+    "overlong-encoding": b'{"instances": [{"headline": "\xc0\xaf"}]}',
+    "encoded-surrogate": b'{"instances": [{"headline": "\xed\xa0\x80"}]}',
+    "truncated-sequence": b'{"instances": [{"headline": "\xe2\x82"}]}',
+    "utf-16-with-bom": '{"instances": []}'.encode("utf-16"),
+}
+
+
+@pytest.mark.parametrize("body", NOT_UTF8.values(), ids=NOT_UTF8.keys())
+@pytest.mark.parametrize("content_type", ["application/json", "text/csv"])
+def test_a_body_that_is_not_utf8_under_a_text_type_is_the_models_500(
+    archive: LoadedArchive, body: bytes, content_type: str
+) -> None:
+    response = archive.chain.invoke(archive.model, body, content_type, JSON)
+    assert response.status == 500
+    assert response.body.decode().startswith("'utf-8' codec can't decode")
+    assert response.trace is not None
+    assert "UnicodeDecodeError" in response.trace
+
+
+@pytest.mark.parametrize("body", NOT_UTF8.values(), ids=NOT_UTF8.keys())
+def test_a_body_that_is_not_utf8_under_json_lines_is_the_handlers_400(archive: LoadedArchive, body: bytes) -> None:
+    response = archive.chain.invoke(archive.model, body, JSONLINES, JSON)
+    assert response.status == 400
+    assert "the body is not valid UTF-8" in response.body.decode()
+
+
+def test_an_error_keeps_its_traceback_apart_and_the_wire_body_appends_it_as_the_toolkit_does(tmp_path: Path) -> None:
+    chain = _module(
+        tmp_path,
+        """
+        def model_fn(model_dir): return None
+        def input_fn(data, content_type): raise RuntimeError("boom")
+        def predict_fn(data, model): return data
+        def output_fn(prediction, accept): return prediction
+        """,
+    )
+    response = chain.invoke(None, b"x", "text/plain", None)
+    assert response.trace is not None
+    assert response.trace.startswith("Traceback (most recent call last):")
+    assert 'raise RuntimeError("boom")' in response.trace
+    assert response.wire_body() == b"boom\n" + response.trace.encode()
+
+
+def test_a_module_without_input_and_output_fn_gets_the_toolkits_numpy_defaults(tmp_path: Path) -> None:
+    chain = _module(
+        tmp_path,
+        """
+        def model_fn(model_dir): return 2.0
+        def predict_fn(data, model): return data * model
+        """,
+    )
+    response = chain.invoke(chain.load(tmp_path), b"[[1, 2], [3, 4]]", "application/json", "text/csv")
+    assert (response.status, response.content_type) == (200, "text/csv")
+    assert response.body.decode().split() == ["2.0,4.0", "6.0,8.0"]
+
+
+def test_a_module_without_predict_fn_fails_each_request_as_the_toolkit_does(tmp_path: Path) -> None:
+    chain = _module(tmp_path, "def model_fn(model_dir): return None\n")
+    response = chain.invoke(None, b"[1]", "application/json", None)
+    assert response.status == 500
+    assert "Please provide a predict_fn implementation." in response.body.decode()
+
+
+def test_a_module_without_model_fn_cannot_load(tmp_path: Path) -> None:
+    chain = _module(tmp_path, "def predict_fn(data, model): return data\n")
+    with pytest.raises(NotImplementedError, match="Please provide a model_fn implementation"):
+        chain.load(tmp_path)
+
+
+def test_pre_model_fn_and_model_warmup_fn_run_around_model_fn(tmp_path: Path) -> None:
+    chain = _module(
+        tmp_path,
+        """
+        CALLS = []
+        def pre_model_fn(model_dir): CALLS.append("pre")
+        def model_fn(model_dir): CALLS.append("model"); return CALLS
+        def model_warmup_fn(model_dir, model): CALLS.append("warmup")
+        def transform_fn(model, data, content_type, accept): return ",".join(model)
+        """,
+    )
+    assert chain.invoke(chain.load(tmp_path), b"", None, None).body == b"pre,model,warmup"
+
+
+def test_only_the_toolkits_error_class_sets_the_status(tmp_path: Path) -> None:
+    chain = _module(
+        tmp_path,
+        """
+        from sagemaker_inference.errors import BaseInferenceToolkitError
+
+        class LooksLikeOne(Exception):
+            status_code = 418
+            message = "not the toolkit's class"
+
+        def model_fn(model_dir): return None
+        def input_fn(data, content_type):
+            if data == b"toolkit":
+                raise BaseInferenceToolkitError(418, "short and stout", "I'm a teapot")
+            raise LooksLikeOne("a status code on another class")
+        def predict_fn(data, model): return data
+        def output_fn(prediction, accept): return prediction
+        """,
+    )
+    toolkit = chain.invoke(None, b"toolkit", "text/plain", None)
+    other = chain.invoke(None, b"other", "text/plain", None)
+    assert (toolkit.status, toolkit.body) == (418, b"short and stout")
+    assert (other.status, other.body) == (500, b"a status code on another class")
+
+
+def test_a_response_that_cannot_be_encoded_is_a_500_not_a_crash(tmp_path: Path) -> None:
+    chain = _module(
+        tmp_path,
+        """
+        def model_fn(model_dir): return None
+        def transform_fn(model, data, content_type, accept): return "\\ud800"
+        """,
+    )
+    response = chain.invoke(None, b"", None, None)
+    assert response.status == 500
+    assert "surrogates not allowed" in response.body.decode()

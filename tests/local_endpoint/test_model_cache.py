@@ -39,7 +39,10 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     copy_reference_archives(models)
     counter = models.parent / "loads.txt"
     write_test_archive(models, "counting", f"with open({str(counter)!r}, 'a') as f:\n    f.write('load\\n')")
-    write_test_archive(models, "slow", "time.sleep(6)")
+    shared = models.parent / "shared-loads.txt"
+    write_test_archive(models, "shared", f"with open({str(shared)!r}, 'a') as f:\n    f.write('load\\n')")
+    release = models.parent / "release-slow"  # the slow model loads once the test creates this file
+    write_test_archive(models, "slow", f"import os\nwhile not os.path.exists({str(release)!r}):\n    time.sleep(0.01)")
     write_test_archive(models, "broken", "raise RuntimeError('weights are missing on purpose')")
     return models
 
@@ -86,18 +89,40 @@ def test_least_recently_used_model_is_unloaded_when_the_budget_is_full(client: A
     _invoke(client, "creative-scorer-v1.tar.gz")  # an unloaded model loads again on demand
 
 
-def test_disabled_cache_unloads_right_after_the_invocation(client: Any, server: LocalServer) -> None:
-    _invoke(client, "creative-scorer-v2.tar.gz", endpoint=UNCACHED)
-    loaded = [m for m in server.describe()["loaded_models"] if m["target"] == "creative-scorer-v2.tar.gz"]
-    assert len(loaded) <= 1  # only the cached endpoint's copy may remain
+def _loaded(server: LocalServer) -> set[tuple[str, str]]:
+    return {(m["endpoint"], m["target"]) for m in server.describe()["loaded_models"]}
 
 
-def test_slow_load_answers_model_not_ready_and_keeps_loading(client: Any) -> None:
+def test_disabled_cache_unloads_right_after_the_invocation_and_only_its_own_copy(
+    client: Any, server: LocalServer
+) -> None:
+    _invoke(client, "shared.tar.gz")
+    _invoke(client, "shared.tar.gz", endpoint=UNCACHED)
+    assert (CACHED, "shared.tar.gz") in _loaded(server)
+    assert (UNCACHED, "shared.tar.gz") not in _loaded(server)
+
+
+def test_each_endpoint_loads_its_own_copy_of_a_target_model(client: Any, server: LocalServer, models_dir: Path) -> None:
+    loads = models_dir.parent / "shared-loads.txt"
+    _invoke(client, "shared.tar.gz")
+    before = len(loads.read_text().splitlines())
+    _invoke(client, "shared.tar.gz")  # cached on this endpoint: no load
+    _invoke(client, "shared.tar.gz", endpoint=UNCACHED)  # another endpoint's instances: a load of its own
+    assert len(loads.read_text().splitlines()) == before + 1
+
+
+def test_slow_load_answers_model_not_ready_and_keeps_loading(client: Any, models_dir: Path) -> None:
     with pytest.raises(client.exceptions.ModelNotReadyException) as raised:
-        _invoke(client, "slow.tar.gz")
+        _invoke(client, "slow.tar.gz")  # model_fn waits for the release file: the load outlasts the 3 s timeout
     assert raised.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
-    time.sleep(4)
-    assert _invoke(client, "slow.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    (models_dir.parent / "release-slow").touch()
+    deadline = time.monotonic() + 60
+    while True:  # the load that went on in the background finishes now
+        try:
+            assert _invoke(client, "slow.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
+            break
+        except client.exceptions.ModelNotReadyException:
+            assert time.monotonic() < deadline
 
 
 def test_failed_load_is_a_model_error_and_is_retried_on_the_next_request(

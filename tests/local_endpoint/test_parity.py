@@ -1,18 +1,24 @@
 """The same requests, good and bad, through the embedded backend and the real stack (Multi Model Server with
-the SageMaker inference toolkit), both behind the front: same status, body and content type."""
+the SageMaker inference toolkit), both behind the front: same status, body and content type. Besides the
+reference archives, small handler modules pin down the toolkit's semantics: default handlers for the ones a
+module omits, and which exceptions set the status."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from local_endpoint.real_stack import available
 from tests.conftest import SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer
+from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, copy_reference_archives
+from tests.local_endpoint.test_handler_chain import NOT_UTF8
+from training.archive import write_archive
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 SOCIAL = (SAMPLES / "social.jsonl").read_bytes()
@@ -37,8 +43,56 @@ REQUESTS = {
     "wrong-channel": (SOCIAL_V1, CREATIVES, JSON, JSON),
     "batch-over-limit": (V1, b'{"instances": [' + b",".join([ONE] * 1001) + b"]}", JSON, JSON),
     "not-utf8": (V1, b"\xff\xfe", JSONLINES, JSON),
+    **{f"not-utf8-json-{name}": (V1, body, JSON, JSON) for name, body in NOT_UTF8.items()},
+    "not-utf8-csv": (V1, b"\xff,\xfe", "text/csv", JSON),
     "unknown-target-model": ("creative-scorer-v9.tar.gz", CREATIVES, JSON, JSON),
+    "default-input-and-output-fn": ("defaults.tar.gz", b"[[1, 2], [3, 4]]", JSON, JSON),
+    "default-output-fn-as-csv": ("defaults.tar.gz", b"1,2\n3,4", "text/csv", "text/csv"),
+    "default-input-fn-unsupported-type": ("defaults.tar.gz", b"[1]", "application/x-unknown", JSON),
+    "default-predict-fn": ("no-predict.tar.gz", b"[1]", JSON, JSON),
+    "toolkit-error-sets-the-status": ("errors.tar.gz", b"toolkit", "text/plain", JSON),
+    "other-status-code-is-a-500": ("errors.tar.gz", b"other", "text/plain", JSON),
+    "plain-exception-is-a-500": ("errors.tar.gz", b"plain", "text/plain", JSON),
+    "transform-fn": ("transform.tar.gz", b"body", "text/plain", "text/plain"),
 }
+
+# Handler modules whose behaviour the toolkit defines; each ships alone in code/inference.py.
+HANDLERS = {
+    "defaults": """
+        def model_fn(model_dir): return 2.0
+        def predict_fn(data, model): return data * model
+        """,
+    "no-predict": """
+        def model_fn(model_dir): return None
+        """,
+    "errors": """
+        from sagemaker_inference.errors import BaseInferenceToolkitError
+
+        class LooksLikeOne(Exception):
+            status_code = 418
+
+        def model_fn(model_dir): return None
+        def input_fn(data, content_type):
+            if data == b"toolkit":
+                raise BaseInferenceToolkitError(418, "short and stout", "I'm a teapot")
+            if data == b"other":
+                raise LooksLikeOne("a status code on another class")
+            raise KeyError("plain")
+        def predict_fn(data, model): return data
+        def output_fn(prediction, accept): return prediction
+        """,
+    "transform": """
+        def model_fn(model_dir): return b"model:"
+        def transform_fn(model, data, content_type, accept): return model + data, "text/plain"
+        """,
+}
+
+
+def _models_dir(root: Path) -> Path:
+    copy_reference_archives(root)
+    for name, source in HANDLERS.items():
+        write_archive(root / f"{name}.tar.gz", {"code/inference.py": textwrap.dedent(source).encode()})
+    return root
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +101,11 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Loca
     if missing:
         pytest.skip(f"the real stack cannot run here: {missing}")
     tmp = tmp_path_factory.mktemp("parity")
-    started = {backend: LocalServer(tmp, "--backend", backend) for backend in ("embedded", "real-stack")}
+    models = _models_dir(tmp / "models")
+    started = {
+        backend: LocalServer(tmp, "--backend", backend, "--models-dir", str(models))
+        for backend in ("embedded", "real-stack")
+    }
     yield started
     for server in started.values():
         server.stop()
@@ -89,8 +147,16 @@ def test_both_backends_answer_alike(servers: dict[str, LocalServer], name: str) 
 def test_parity_covers_successes_and_each_kind_of_client_error(servers: dict[str, LocalServer]) -> None:
     statuses = {name: _send(servers["embedded"], *request)[0] for name, request in REQUESTS.items()}
     assert set(statuses.values()) == {200, 400, 424}
+    cases = {
+        "unsupported-content-type": 415,
+        "invalid-creative": 400,
+        "not-utf8-json-random-bytes": 500,
+        "default-predict-fn": 500,
+        "toolkit-error-sets-the-status": 418,
+        "other-status-code-is-a-500": 500,
+    }
     original = {
         name: json.loads(json.dumps(_send(servers["embedded"], *REQUESTS[name])[3])).get("OriginalStatusCode")
-        for name in ("unsupported-content-type", "invalid-creative")
+        for name in cases
     }
-    assert original == {"unsupported-content-type": 415, "invalid-creative": 400}
+    assert original == cases
