@@ -123,16 +123,16 @@ def test_body_is_text_only_for_exactly_application_json(tmp_path: Path) -> None:
     assert chain.invoke(None, b"{}", "application/json; charset=utf-8", None).body == b"bytes"
 
 
+BOOM = """
+def model_fn(model_dir): return None
+def input_fn(data, content_type): raise RuntimeError("boom")
+def predict_fn(data, model): return data
+def output_fn(prediction, accept): return prediction
+"""
+
+
 def test_unexpected_handler_failure_is_500_with_its_message_only(tmp_path: Path) -> None:
-    chain = _module(
-        tmp_path,
-        """
-        def model_fn(model_dir): return None
-        def input_fn(data, content_type): raise RuntimeError("boom")
-        def predict_fn(data, model): return data
-        def output_fn(prediction, accept): return prediction
-        """,
-    )
+    chain = _module(tmp_path, BOOM)
     response = chain.invoke(None, b"x", "text/plain", None)
     assert (response.status, response.body) == (500, b"boom")
 
@@ -168,15 +168,7 @@ def test_a_body_that_is_not_utf8_under_json_lines_is_the_handlers_400(archive: L
 
 
 def test_an_error_keeps_its_traceback_apart_and_the_wire_body_appends_it_as_the_toolkit_does(tmp_path: Path) -> None:
-    chain = _module(
-        tmp_path,
-        """
-        def model_fn(model_dir): return None
-        def input_fn(data, content_type): raise RuntimeError("boom")
-        def predict_fn(data, model): return data
-        def output_fn(prediction, accept): return prediction
-        """,
-    )
+    chain = _module(tmp_path, BOOM)
     response = chain.invoke(None, b"x", "text/plain", None)
     assert response.trace is not None
     assert response.trace.startswith("Traceback (most recent call last):")
