@@ -769,7 +769,7 @@ def assemble(bodies: Sequence[bytes], assemble_with: str) -> bytes:
 
 
 def _message(response: ContainerResponse) -> str:
-    text = response.body.decode("utf-8", "replace").strip()
+    text, _ = response.error_parts()  # the toolkit's traceback stays out of the failure report
     with contextlib.suppress(ValueError):
         parsed = json.loads(text)
         if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
