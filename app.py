@@ -33,7 +33,7 @@ def build_app(
         app.node.try_get_context(CONTEXT_KEY), known_models=[m["name"] for m in read_manifest(artifacts_dir)]
     )
     selected = app.node.try_get_context("env")
-    if selected is not None and selected not in environments:
+    if selected is not None and (not isinstance(selected, str) or selected not in environments):
         raise ConfigError(f"-c env={selected!r}: no such environment; declared: {sorted(environments)}")
     stacks = [
         _stack(app, env, artifacts_dir, inference_dir) for name, env in environments.items() if selected in (None, name)

@@ -29,6 +29,12 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _GPU_TAG = re.compile(r"(^|[-_.])(gpu|cu\d+)([-_.]|$)")  # e.g. 2.6.0-gpu-py312-cu124-ubuntu22.04-sagemaker
+# SageMaker pulls from ECR, and the execution role is scoped to the image's repository ARN.
+ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?"
+    r"/(?P<repo>[a-z0-9][a-z0-9._/-]*)(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})?$"
+)
+_ECR_IMAGE_FORM = "an ECR image URI such as <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>"
 
 T = TypeVar("T")
 
@@ -248,7 +254,9 @@ def _endpoint(node: _Node, region: str, known_models: Collection[str]) -> Endpoi
         instance_type=instance_type,
         instance=instance,
         instance_count=node.number("instance_count", int, 1, 1, 100) if instance else None,
-        image=node.get("image", str, defaults.pytorch_image(region, gpu=bool(instance and instance.is_gpu))),
+        image=node.matching(
+            "image", ECR_IMAGE, _ECR_IMAGE_FORM, defaults.pytorch_image(region, gpu=bool(instance and instance.is_gpu))
+        ),
         model_cache=node.choice("model_cache", ("Enabled", "Disabled"), "Enabled") == "Enabled",
         model=node.choice("model", known_models) if hosting in SINGLE_MODEL else None,
         models=tuple(_component_models(node, known_models)) if hosting == INFERENCE_COMPONENTS else (),

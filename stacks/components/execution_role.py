@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import re
-
 from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from stacks import defaults
 from stacks.components.model_store import ModelStore
+from stacks.config import ECR_IMAGE
 from stacks.nag import acknowledge, finding_text, logical_ref
-
-_ECR_IMAGE = re.compile(
-    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(\.cn)?/(?P<repo>[^:@]+)"
-)
 
 
 class ImageError(ValueError):
-    """An image URI that is not in an ECR registry, so no repository ARN can be scoped."""
+    """An image URI that is not in an ECR registry, so no repository ARN can be scoped.
+
+    config.py refuses such an image in cdk.json, naming the key; this guards constructs built without it.
+    """
 
 
 def repository_arn(image: str) -> str:
-    match = _ECR_IMAGE.match(image)
+    match = ECR_IMAGE.match(image)
     if match is None:
         raise ImageError(
             f"image {image!r} is not an ECR image URI (<account>.dkr.ecr.<region>.amazonaws.com/<repo>:<tag>)"

@@ -12,23 +12,26 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 from aws_cdk import aws_s3 as s3
-from cdk_nag import AwsSolutionsChecks
 
 import app
 from tests.conftest import ROOT
 from tests.stacks.conftest import CONTEXT
 
 
-def _violations(outdir: Path) -> list[str]:
+def _violations(outdir: Path) -> dict[str, list[str]]:
+    """Construct paths by rule; the report lists only plugins that found something."""
     report = json.loads((outdir / "validation-report.json").read_text())
-    return [v["ruleName"] for plugin in report["pluginReports"] for v in plugin["violations"]]
+    return {
+        v["ruleName"]: [c["constructPath"] for c in v["violatingConstructs"]]
+        for plugin in report["pluginReports"]
+        for v in plugin["violations"]
+    }
 
 
 def test_every_environment_synthesizes_with_no_open_nag_findings(tmp_path: Path) -> None:
     cdk_app = cdk.App(context=CONTEXT, outdir=str(tmp_path))
     app.build_app(cdk_app, nag=True)
-    cdk_app.synth()
-    assert _violations(tmp_path) == []
+    cdk_app.synth()  # raises ValidationFailed on any unacknowledged finding, as the next test shows
     assert sorted(p.name for p in tmp_path.glob("*.template.json")) == [
         "CreativeScoring-dev.template.json",
         "CreativeScoring-prod.template.json",
@@ -36,13 +39,14 @@ def test_every_environment_synthesizes_with_no_open_nag_findings(tmp_path: Path)
 
 
 def test_nag_fails_synth_on_an_unacknowledged_finding(tmp_path: Path) -> None:
-    cdk_app = cdk.App(outdir=str(tmp_path))
-    stack = cdk.Stack(cdk_app, "Insecure")
-    s3.Bucket(stack, "PlainBucket")
-    cdk.Validations.of(cdk_app).add_plugins(AwsSolutionsChecks(cdk_app))
+    cdk_app = cdk.App(context=CONTEXT, outdir=str(tmp_path))
+    dev = app.build_app(cdk_app, nag=True)[0]
+    s3.Bucket(dev, "PlainBucket")  # no access logs, no SSL-only policy
     with pytest.raises(RuntimeError, match="ValidationFailed"):
         cdk_app.synth()
-    assert "AwsSolutions-S10" in _violations(tmp_path)
+    violations = _violations(tmp_path)
+    assert {"AwsSolutions-S1", "AwsSolutions-S10"} <= set(violations)
+    assert {path for paths in violations.values() for path in paths} == {"CreativeScoring-dev/PlainBucket/Resource"}
 
 
 def _cfn_lint(*templates: Path) -> subprocess.CompletedProcess[str]:
@@ -82,9 +86,23 @@ def test_cfn_lint_catches_an_invalid_instance_type(tmp_path: Path) -> None:
     assert "ml.g5.xlarg" in result.stdout
 
 
-def test_app_reports_a_configuration_error_without_a_traceback(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("volume_size_gb", 100, "endpoints[0].volume_size_gb: ml.g5.xlarge has local NVMe storage"),
+        (
+            "image",
+            "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime",
+            "endpoints[0].image: 'pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime' is not allowed; "
+            "expected an ECR image URI",
+        ),
+    ],
+)
+def test_app_reports_a_configuration_error_without_a_traceback(
+    tmp_path: Path, key: str, value: Any, message: str
+) -> None:
     context = json.loads(json.dumps(CONTEXT))
-    context["creative-scoring"]["environments"]["prod"]["endpoints"][0]["volume_size_gb"] = 100
+    context["creative-scoring"]["environments"]["prod"]["endpoints"][0][key] = value
     result = subprocess.run(
         [sys.executable, "app.py"],
         cwd=ROOT,
@@ -93,8 +111,5 @@ def test_app_reports_a_configuration_error_without_a_traceback(tmp_path: Path) -
         env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path)},
     )
     assert result.returncode == 1
-    assert (
-        "invalid configuration in cdk.json: creative-scoring.environments.prod.endpoints[0].volume_size_gb"
-        in result.stderr
-    )
+    assert f"invalid configuration in cdk.json: creative-scoring.environments.prod.{message}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
 
+import app
 from stacks.config import ASYNC, SERVERLESS, AsyncInference, ConfigError, EndpointConfig, Serverless, parse_environments
 from stacks.defaults import pytorch_image
 
@@ -155,6 +158,98 @@ def test_image_registry_follows_the_region() -> None:
     assert pytorch_image("us-east-1", gpu=True).startswith("763104351884.dkr.ecr.us-east-1.amazonaws.com/")
     assert pytorch_image("af-south-1", gpu=False).startswith("626614931356.dkr.ecr.af-south-1.amazonaws.com/")
     assert pytorch_image("eu-west-1", gpu=True).endswith("-gpu-py312-cu124-ubuntu22.04-sagemaker")
+
+
+# The image: SageMaker pulls it from ECR, and the execution role may pull from its repository only.
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+ECR_IMAGE_FORM = "expected an ECR image URI such as <account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>"
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        f"{ECR}/creative-scoring/pytorch-inference:2.6.0-cpu",
+        f"{ECR}/pytorch-inference@sha256:{'0' * 64}",
+        f"{ECR}/pytorch-inference",  # no tag: SageMaker pulls :latest
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/pytorch-inference:2.6.0",
+    ],
+)
+def test_ecr_image_is_accepted(context: dict[str, Any], image: str) -> None:
+    _endpoint(context, "dev")["image"] = image
+    assert _parsed(context, "dev", "creative-scoring-dev").image == image
+
+
+@pytest.mark.parametrize(
+    ("image", "allowed"),
+    [
+        ("pytorch/pytorch:2.6.0-cuda12.4-cudnn9-runtime", ECR_IMAGE_FORM),  # Docker Hub
+        ("public.ecr.aws/docker/library/python:3.12", ECR_IMAGE_FORM),  # ECR Public is not a private registry
+        (f"{ECR}/", ECR_IMAGE_FORM),  # no repository
+        (f"{ECR}/pytorch-inference:2.6.0 ", ECR_IMAGE_FORM),
+        (["pytorch-inference"], "expected a str"),
+    ],
+)
+def test_image_outside_ecr_is_a_configuration_error_naming_the_key(
+    context: dict[str, Any], image: Any, allowed: str
+) -> None:
+    _endpoint(context, "dev")["image"] = image
+    _refused(context, f"environments.dev.endpoints[0].image: {image!r} is not allowed; {allowed}")
+
+
+# Whatever cdk.json holds, parsing ends in a ConfigError naming the key, never in another exception.
+
+WRONG_TYPES = {"list": ["x"], "object": {"x": 1}, "string": "x", "bool": True, "number": 1.5}
+
+
+def _json_type(value: Any) -> str:
+    kinds: list[tuple[type | tuple[type, ...], str]] = [
+        (bool, "bool"),  # before number: a bool is an int
+        ((int, float), "number"),
+        (list, "list"),
+        (dict, "object"),
+        (str, "string"),
+    ]
+    return next((name for kind, name in kinds if isinstance(value, kind)), "null")
+
+
+def _keys(value: Any, path: str) -> list[tuple[str, list[str | int], Any]]:
+    """Every key path under ``value`` (as errors spell it), how to reach it, and the committed value."""
+    items: list[tuple[str | int, str]] = []
+    if isinstance(value, dict):
+        items = [(k, f"{path}.{k}") for k in value]
+    elif isinstance(value, list):
+        items = [(i, f"{path}[{i}]") for i in range(len(value))]
+    found: list[tuple[str, list[str | int], Any]] = []
+    for key, key_path in items:
+        found.append((key_path, [key], value[key]))
+        found += [(p, [key, *steps], v) for p, steps, v in _keys(value[key], key_path)]
+    return found
+
+
+def _replaced(context: dict[str, Any], steps: list[str | int], value: Any) -> dict[str, Any]:
+    changed = copy.deepcopy(context)
+    parent = changed["creative-scoring"]
+    for step in steps[:-1]:
+        parent = parent[step]
+    parent[steps[-1]] = value
+    return changed
+
+
+def test_a_value_of_the_wrong_type_anywhere_is_a_configuration_error_naming_its_key(context: dict[str, Any]) -> None:
+    keys = _keys(context["creative-scoring"], "creative-scoring")
+    assert len(keys) > 150  # every key of both environments, down to each inference-component model
+    unnamed = []
+    for path, steps, committed in keys:
+        for wrong in (v for kind, v in WRONG_TYPES.items() if kind != _json_type(committed)):
+            try:
+                _parse(_replaced(context, steps, wrong))
+            except ConfigError as e:
+                if not str(e).startswith(f"{path}: ") and not str(e).startswith(f"{path}."):
+                    unnamed.append(f"{path} = {wrong!r}: {e}")
+            else:
+                unnamed.append(f"{path} = {wrong!r}: accepted")
+    assert unnamed == []
 
 
 # Serverless: one model on CPU, sized by memory and concurrency; no instance, volume or multi-model settings.
@@ -383,3 +478,16 @@ def test_async_on_gpu_with_an_encrypted_volume_is_refused(context: dict[str, Any
 def test_async_backlog_target_outside_its_range_is_refused(context: dict[str, Any]) -> None:
     _endpoint(context, "dev", DEV_ASYNC)["scaling"]["backlog_per_instance"] = 0
     _refused(context, "scaling.backlog_per_instance: 0 is not allowed; expected a value between 1 and 10000")
+
+
+def test_selecting_a_declared_environment_builds_only_its_stack(context: dict[str, Any]) -> None:
+    stacks = app.build_app(cdk.App(context={**context, "env": "dev"}), nag=False)
+    assert [stack.stack_name for stack in stacks] == ["CreativeScoring-dev"]
+
+
+@pytest.mark.parametrize("selected", ["staging", ["dev"], {"dev": True}])
+def test_selecting_anything_but_a_declared_environment_is_a_configuration_error(
+    context: dict[str, Any], selected: Any
+) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"-c env={selected!r}: no such environment; declared: ['dev'")):
+        app.build_app(cdk.App(context={**context, "env": selected}), nag=False)

@@ -48,8 +48,10 @@ def test_code_change_replaces_models_and_updates_the_same_endpoint(
     for name in VARIANT_ENDPOINTS[env]:
         assert config_id(before, name) in changes["replace"]
         assert endpoint_named(before, name)[0] in changes["update"]
-    # Inference components: each component moves to its new Model in place.
-    assert _logical_ids(before, "AWS::SageMaker::InferenceComponent") <= changes["update"]
+    # Inference components (prod only): each component moves to its new Model in place.
+    components = _logical_ids(before, "AWS::SageMaker::InferenceComponent")
+    assert len(components) == (3 if env == "prod" else 0)
+    assert components <= changes["update"]
 
 
 def test_code_change_moves_archives_to_a_new_prefix(

@@ -204,6 +204,7 @@ def test_other_roles_write_at_most_their_batch_output_and_never_notify(
 ) -> None:
     statements = _role_statements(templates[env], endpoint)
     bucket = '{"Fn::GetAtt": ["ModelStoreBucket9405F36E", "Arn"]}'
+    assert f"{bucket}/models/*" in _resources_allowed(statements, "s3:GetObject")  # the role's policy was found
     expected = [f"{bucket}/{prefix}/{endpoint}/output/*" for prefix in writable]
     assert _resources_allowed(statements, "s3:PutObject") == expected
     assert _resources_allowed(statements, "sns:Publish") == []

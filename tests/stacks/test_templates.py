@@ -9,7 +9,7 @@ import pytest
 from aws_cdk.assertions import Match, Template
 
 from stacks.naming import output_id
-from tests.stacks.conftest import alarms_of, config_of, endpoint_named, model_of, only, resources, scaling_of
+from tests.stacks.conftest import alarms_of, config_of, endpoint_named, only, resources, scaling_of
 
 GIB = 1024
 ENDPOINTS = {
@@ -26,27 +26,28 @@ def _is_scaling_alarm(alarm: dict[str, Any], template: Template) -> bool:
 
 def test_model_and_endpoint_config_are_unnamed_and_the_endpoint_is_named(templates: dict[str, Template]) -> None:
     for env, template in templates.items():
-        for model in resources(template, "AWS::SageMaker::Model").values():
-            assert "ModelName" not in model["Properties"]
-        for config in resources(template, "AWS::SageMaker::EndpointConfig").values():
-            assert "EndpointConfigName" not in config["Properties"]
+        models = resources(template, "AWS::SageMaker::Model").values()
+        configs = resources(template, "AWS::SageMaker::EndpointConfig").values()
+        assert models
+        assert configs
+        assert [m for m in models if "ModelName" in m["Properties"]] == []
+        assert [c for c in configs if "EndpointConfigName" in c["Properties"]] == []
         names = [e["Properties"]["EndpointName"] for e in resources(template, "AWS::SageMaker::Endpoint").values()]
         assert sorted(names) == sorted(ENDPOINTS[env])
 
 
 def test_dev_is_a_cpu_multi_model_endpoint_loading_archives_from_a_prefix(templates: dict[str, Template]) -> None:
-    container = model_of(templates["dev"], "creative-scoring-dev")[1]["Properties"]["PrimaryContainer"]
-    assert container["Mode"] == "MultiModel"
+    models = resources(templates["dev"], "AWS::SageMaker::Model")
+    (multi_model_id,) = [i for i, m in models.items() if m["Properties"]["PrimaryContainer"]["Mode"] == "MultiModel"]
+    container = models[multi_model_id]["Properties"]["PrimaryContainer"]
     assert container["MultiModelConfig"] == {"ModelCacheSetting": "Enabled"}
     assert container["Image"].endswith("/pytorch-inference:2.6.0-cpu-py312-ubuntu22.04-sagemaker")
     url = json.dumps(container["ModelDataUrl"])
     assert "/models/" in url
     assert url.endswith('/"]]}')  # a prefix, not one archive
-    variant = config_of(templates["dev"], "creative-scoring-dev")["Properties"]["ProductionVariants"][0]
+    (variant,) = config_of(templates["dev"], "creative-scoring-dev")["Properties"]["ProductionVariants"]
     assert variant["InstanceType"] == "ml.c5.xlarge"
-    assert (
-        variant["ModelName"] == {"Fn::GetAtt": [Match.any_value(), "ModelName"]} or "Fn::GetAtt" in variant["ModelName"]
-    )
+    assert variant["ModelName"] == {"Fn::GetAtt": [multi_model_id, "ModelName"]}
 
 
 def test_prod_hosts_each_model_as_a_gpu_inference_component(templates: dict[str, Template]) -> None:
@@ -161,7 +162,7 @@ def test_scalable_targets_use_the_service_linked_role_and_follow_their_endpoint(
     assert endpoint_named(templates["dev"], "creative-scoring-dev")[0] in dev_target["DependsOn"]
     components = resources(templates["prod"], "AWS::SageMaker::InferenceComponent")
     component_targets = scaling_of(templates["prod"], "inference-component/")[0]
-    assert len(component_targets) == len(components)
+    assert len(component_targets) == len(components) == 3
     for target in component_targets.values():
         assert target["Properties"]["ScalableDimension"] == "sagemaker:inference-component:DesiredCopyCount"
         assert set(target["DependsOn"]) & set(components)
@@ -189,7 +190,9 @@ def test_scaling_policies_track_invocations_and_gpu_only_on_gpu(templates: dict[
 def test_every_alarm_notifies_the_topic_and_has_a_description(templates: dict[str, Template]) -> None:
     for template in templates.values():
         (topic_id,) = [i for i in resources(template, "AWS::SNS::Topic") if i.startswith("AlarmTopic")]
-        for alarm in resources(template, "AWS::CloudWatch::Alarm").values():
+        alarms = resources(template, "AWS::CloudWatch::Alarm").values()
+        assert alarms
+        for alarm in alarms:
             assert alarm["Properties"]["AlarmDescription"]
             if not _is_scaling_alarm(alarm, template):
                 assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic_id}]
@@ -229,7 +232,9 @@ def test_alarm_metric_namespace_and_threshold_units(
 
 
 def test_invocation_alarms_carry_the_dimensions_metrics_are_published_with(templates: dict[str, Template]) -> None:
-    for alarm in alarms_of(templates["dev"], "creative-scoring-dev").values():
+    dev_alarms = alarms_of(templates["dev"], "creative-scoring-dev").values()
+    assert dev_alarms
+    for alarm in dev_alarms:
         names = {d["Name"] for d in alarm["Properties"]["Dimensions"]}
         assert names == {"EndpointName", "VariantName"}
     prod_latency = [
@@ -268,6 +273,7 @@ def test_every_notifying_alarm_exists_before_its_endpoint(templates: dict[str, T
         notifying = {
             i for i, a in resources(template, "AWS::CloudWatch::Alarm").items() if not _is_scaling_alarm(a, template)
         }
+        assert notifying
         assert notifying == {i for name in ENDPOINTS[env] for i in alarms_of(template, name)}
 
 
@@ -279,8 +285,9 @@ def test_a_dashboard_per_endpoint_shows_every_alarm_of_it(templates: dict[str, T
         }
         assert sorted(dashboards) == sorted(f"{name}-serving" for name in ENDPOINTS[env])
         for name in ENDPOINTS[env]:
-            for alarm_id in alarms_of(template, name):
-                assert alarm_id in dashboards[f"{name}-serving"]
+            alarm_ids = alarms_of(template, name)
+            assert alarm_ids
+            assert [i for i in alarm_ids if i not in dashboards[f"{name}-serving"]] == []
 
 
 def test_outputs_name_the_endpoint_bucket_and_code(templates: dict[str, Template]) -> None:
