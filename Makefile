@@ -32,7 +32,7 @@ local: install  ## serve the dev endpoints on http://127.0.0.1:8080 (Ctrl-C stop
 samples: install  ## score the sample creatives on every reference model, through the full handler chain
 	$(BIN)/python -m training score
 
-models: install  ## retrain the reference models and rewrite model_artifacts/ (deterministic)
+models: install  ## retrain the reference models and rewrite model_artifacts/ (reproducibility: docs/models.md)
 	$(BIN)/python -m training build
 
 lint: install
