@@ -11,9 +11,10 @@ ENVIRONMENTS := dev prod
 
 install: $(VENV)/.installed node_modules/.installed jre
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt requirements-clients.txt requirements-real-stack.txt
+$(VENV)/.installed: pyproject.toml requirements.txt requirements-dev.txt requirements-clients.txt requirements-real-stack.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -27,13 +28,13 @@ jre:
 		else echo "warning: no java: the real-stack backend and its tests need a JRE (apt-get install default-jre-headless)"; fi; }
 
 local: install  ## serve the dev endpoints on http://127.0.0.1:8080 (Ctrl-C stops); prints an AWS CLI example
-	$(BIN)/python -m local_endpoint serve --env $(or $(ENV),dev)
+	$(BIN)/creative-scoring serve --env $(or $(ENV),dev)
 
 samples: install  ## score the sample creatives on every reference model, through the full handler chain
-	$(BIN)/python -m training score
+	$(BIN)/creative-scoring train samples
 
 models: install  ## retrain the reference models and rewrite model_artifacts/ (reproducibility: docs/models.md)
-	$(BIN)/python -m training build
+	$(BIN)/creative-scoring train build
 
 lint: install
 	$(BIN)/ruff check .

@@ -15,14 +15,12 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.config import ConfigError, EnvironmentConfig, parse_environments
+from creative_scoring.artifacts.archive import read_manifest
+from creative_scoring.config import CONTEXT_KEY, ConfigError, EnvironmentConfig, parse_environments
+from creative_scoring.paths import INFERENCE_DIR, MODEL_ARTIFACTS
 from stacks.serving_stack import ServingStack
-from training.archive import read_manifest
 
-ROOT = Path(__file__).resolve().parent
-ARTIFACTS = ROOT / "model_artifacts"
-INFERENCE = ROOT / "inference"
-CONTEXT_KEY = "creative-scoring"
+ARTIFACTS, INFERENCE = MODEL_ARTIFACTS, INFERENCE_DIR
 
 
 def build_app(

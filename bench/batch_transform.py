@@ -24,13 +24,14 @@ from typing import Any
 
 import torch
 
+from creative_scoring.artifacts.archive import safe_extract
+from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from creative_scoring.paths import MODEL_ARTIFACTS
 from local_endpoint.batch import DEFAULT_MAX_PAYLOAD_MB, TransformJob, resolve_model, run_transform
-from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import safe_extract
 from training.dataset import generate
 
 JSONLINES = "application/jsonlines"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "model_artifacts"
+ARTIFACTS = MODEL_ARTIFACTS
 
 
 def main(argv: list[str] | None = None) -> int:

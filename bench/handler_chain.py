@@ -22,18 +22,18 @@ from typing import Any
 
 import torch
 
-from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from creative_scoring.paths import MODEL_ARTIFACTS
 from training.dataset import generate
 
-ROOT = Path(__file__).resolve().parent.parent
 JSON = "application/json"
 LOADS = 5
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.handler_chain", description=__doc__.split("\n")[0])
-    parser.add_argument("--artifacts", type=Path, default=ROOT / "model_artifacts")
+    parser.add_argument("--artifacts", type=Path, default=MODEL_ARTIFACTS)
     parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per measurement (default 1.0)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16, 256])
     parser.add_argument("--models", nargs="*", default=[], help="model names (default: every archive)")

@@ -29,14 +29,14 @@ from typing import Any
 import psutil
 
 from bench.processes import local_endpoint, progress, stop_tree, wait_until_up
+from creative_scoring.artifacts.archive import read_manifest, safe_extract
+from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
 from local_endpoint.real_stack import RealStackServer, available, free_port
-from training.archive import read_manifest, safe_extract
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "model_artifacts"
+ARTIFACTS = MODEL_ARTIFACTS
 ENDPOINT = "creative-scoring-dev"
 MODEL = "creative-scorer-v1"
-SAMPLE = json.dumps(json.loads((ROOT / "inference" / "samples" / "creatives.json").read_text())["instances"][0])
+SAMPLE = json.dumps(json.loads((SAMPLES / "creatives.json").read_text())["instances"][0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +80,7 @@ def _bare_container(work: Path, backend: str) -> Iterator[str]:
             yield server.url
         return
     port = free_port()
-    command = [sys.executable, "-m", "local_endpoint", "container", "--port", str(port)]
+    command = [sys.executable, "-m", "creative_scoring", "model-server", "--port", str(port)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:

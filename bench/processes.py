@@ -17,10 +17,10 @@ from local_endpoint.real_stack import free_port
 
 @contextmanager
 def local_endpoint(work: Path, *options: str) -> Iterator[str]:
-    """``python -m local_endpoint serve`` on a free port with ``options``; yields its URL once it answers."""
+    """``creative-scoring serve`` on a free port with ``options``; yields its URL once it answers."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "local_endpoint", "serve", "--port", str(port), "--log-level", "warning"]
+    command = [sys.executable, "-m", "creative_scoring", "serve", "--port", str(port), "--log-level", "warning"]
     command += ["--workdir", str(work / "models"), "--state-dir", str(work / "state"), *options]
     with (work / "server.log").open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=log)

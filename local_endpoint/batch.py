@@ -1,4 +1,4 @@
-"""A SageMaker batch transform job on this machine: ``python -m local_endpoint transform``.
+"""A SageMaker batch transform job on this machine: ``creative-scoring transform``.
 
 The model archive is extracted (`safe_extract`) and loaded into an in-process `EmbeddedContainer`; every
 mini-batch goes through ``container.invoke`` exactly as SageMaker POSTs ``/invocations`` (Content-Type and
@@ -53,8 +53,8 @@ from typing import Any, Protocol, TextIO, TypeVar
 
 import anyio
 
+from creative_scoring.artifacts.archive import UnsafeArchive, read_manifest, safe_extract
 from local_endpoint.container import ContainerResponse, EmbeddedContainer
-from training.archive import UnsafeArchive, read_manifest, safe_extract
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "model_artifacts"
@@ -1121,7 +1121,7 @@ def run_transform(
 
 _USAGE_EXAMPLE = """\
 example (JSON Lines in, one prediction per line out):
-  python -m local_endpoint transform --model creative-scorer-v1 --input creatives/ --output scored/ \\
+  creative-scoring transform --model creative-scorer-v1 --input creatives/ --output scored/ \\
       --content-type application/jsonlines --accept application/jsonlines \\
       --split-type Line --batch-strategy MultiRecord --assemble-with Line --workers 2
 
@@ -1132,7 +1132,7 @@ exit status: 0 every input succeeded; 1 some input failed (see <input>.out.faile
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m local_endpoint transform",
+        prog="creative-scoring transform",
         description="Run a SageMaker batch transform job on this machine, the model in-process.",
         epilog=_USAGE_EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -1168,7 +1168,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_cli(argv: list[str]) -> int:
-    """``python -m local_endpoint transform ...``: the result as JSON on stdout; messages, never tracebacks."""
+    """``creative-scoring transform ...``: the result as JSON on stdout; messages, never tracebacks."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ name, 404 for an unknown model or missing model folder, 507 when out of memory.
   Each model's ``code/inference.py`` is imported on its own, as each MMS worker process does, and runs with
   the inference toolkit's semantics (`HandlerChain`) in a worker thread.
 - `HttpContainer`: any server on the container API over HTTP: Multi Model Server with the toolkit
-  (`real_stack.py`), the production image under Docker, or `python -m local_endpoint container`.
+  (`real_stack.py`), the production image under Docker, or `creative-scoring model-server`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from local_endpoint.handler_chain import HandlerChain, import_handler
+from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
 
 CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
 TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
@@ -216,7 +216,7 @@ class HttpContainer:
 
 
 def create_container_app(container: EmbeddedContainer) -> Starlette:
-    """Serve an `EmbeddedContainer` over HTTP on the container API (``python -m local_endpoint container``)."""
+    """Serve an `EmbeddedContainer` over HTTP on the container API (``creative-scoring model-server``)."""
 
     def reply(result: ContainerResponse) -> Response:
         return Response(result.body, result.status, headers=result.headers, media_type=result.content_type)

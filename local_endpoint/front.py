@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from creative_scoring.artifacts.archive import UnsafeArchive
 from local_endpoint.async_inference import (
     DEFAULT_TIMEOUT_S,
     DEFAULT_TTL_S,
@@ -47,8 +48,7 @@ from local_endpoint.errors import (
     ValidationError,
 )
 from local_endpoint.models import LoadFailed, ModelManager
-from local_endpoint.settings import SERVERLESS, LocalEndpoint, Settings
-from training.archive import UnsafeArchive
+from local_endpoint.settings import LocalEndpoint, Settings
 
 VARIANT = "AllTraffic"
 INFERENCE_COMPONENT = "X-Amzn-SageMaker-Inference-Component"
@@ -201,7 +201,7 @@ class Front:
             raise ValidationError(f"Endpoint {name} is an asynchronous endpoint; call InvokeEndpointAsync.")
         if endpoint.multi_model:
             result = await self._multi_model(endpoint, headers, body, forwarded, request_id, outcome)
-        elif endpoint.kind == SERVERLESS:
+        elif endpoint.is_serverless:
             result = await self._serverless(endpoint, headers, body, forwarded, outcome)
         else:
             result = await self._component(endpoint, headers, body, forwarded, outcome)

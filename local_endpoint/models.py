@@ -31,9 +31,9 @@ from typing import Any
 
 import anyio
 
+from creative_scoring.artifacts.archive import safe_extract
 from local_endpoint.container import Container, ContainerResponse
 from local_endpoint.errors import ModelNotReady, ValidationError
-from training.archive import safe_extract
 
 
 class LoadFailed(Exception):

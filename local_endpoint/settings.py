@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stacks.config import MULTI_MODEL, ConfigError, EndpointConfig, parse_environments
-from stacks.naming import component_name
-from training.archive import MANIFEST, read_manifest
+from creative_scoring.artifacts.archive import MANIFEST, read_manifest
+from creative_scoring.config import (
+    AsyncConfig,
+    ConfigError,
+    EndpointConfig,
+    InferenceComponentsConfig,
+    MultiModelConfig,
+    ServerlessConfig,
+    load_environments,
+)
+from creative_scoring.config.naming import component_name
 
 ROOT = Path(__file__).resolve().parent.parent
 REALTIME_MAX_BODY = 6 * 1024 * 1024
 SERVERLESS_MAX_BODY = 4 * 1024 * 1024
-SERVERLESS, ASYNC = "serverless", "async"
 BACKENDS = ("embedded", "real-stack", "container")
 
 
@@ -21,12 +27,12 @@ BACKENDS = ("embedded", "real-stack", "container")
 class LocalEndpoint:
     """One endpoint as cdk.json declares it.
 
-    ``kind`` is its hosting mode: ``multi-model`` (``TargetModel``), ``inference-components``
-    (``InferenceComponentName``), ``serverless`` or ``async`` (one model, ``model_archive``).
+    ``mode`` is the config type of its hosting mode: multi-model (``TargetModel``), inference components
+    (``InferenceComponentName``), serverless or async (one model, ``model_archive``).
     """
 
     name: str
-    kind: str
+    mode: type[EndpointConfig]
     components: dict[str, str] = field(default_factory=dict)  # component name -> archive in the models folder
     model_archive: str | None = None
     cache_enabled: bool = True
@@ -35,12 +41,21 @@ class LocalEndpoint:
     include_response: bool = False  # async: the response goes into the success notification
 
     @property
+    def kind(self) -> str:
+        """The hosting mode as cdk.json names it."""
+        return self.mode.hosting
+
+    @property
     def multi_model(self) -> bool:
-        return self.kind == MULTI_MODEL
+        return issubclass(self.mode, MultiModelConfig)
+
+    @property
+    def is_serverless(self) -> bool:
+        return issubclass(self.mode, ServerlessConfig)
 
     @property
     def is_async(self) -> bool:
-        return self.kind == ASYNC
+        return issubclass(self.mode, AsyncConfig)
 
     def preloads(self) -> dict[str, str]:
         """Models loaded at start, by the name the container knows them under: components, or the one model."""
@@ -48,30 +63,29 @@ class LocalEndpoint:
 
     @classmethod
     def from_config(cls, endpoint: EndpointConfig) -> LocalEndpoint:
-        archive = f"{endpoint.model}.tar.gz" if endpoint.model else None
-        if endpoint.serverless is not None:
-            return cls(
-                name=endpoint.name,
-                kind=SERVERLESS,
-                model_archive=archive,
-                max_body_bytes=SERVERLESS_MAX_BODY,
-                max_concurrency=endpoint.serverless.max_concurrency,
-            )
-        if endpoint.async_inference is not None:
-            per_instance = endpoint.async_inference.max_concurrent_invocations_per_instance
-            return cls(
-                name=endpoint.name,
-                kind=ASYNC,
-                model_archive=archive,
-                max_concurrency=per_instance * (endpoint.instance_count or 1),
-                include_response=endpoint.async_inference.include_response_in_notifications,
-            )
-        return cls(
-            name=endpoint.name,
-            kind=endpoint.hosting,
-            components={component_name(endpoint.name, m.name): f"{m.name}.tar.gz" for m in endpoint.models},
-            cache_enabled=endpoint.model_cache,
-        )
+        match endpoint:
+            case MultiModelConfig():
+                return cls(name=endpoint.name, mode=MultiModelConfig, cache_enabled=endpoint.model_cache)
+            case InferenceComponentsConfig():
+                components = {component_name(endpoint.name, m.name): f"{m.name}.tar.gz" for m in endpoint.models}
+                return cls(name=endpoint.name, mode=InferenceComponentsConfig, components=components)
+            case ServerlessConfig():
+                return cls(
+                    name=endpoint.name,
+                    mode=ServerlessConfig,
+                    model_archive=f"{endpoint.model}.tar.gz",
+                    max_body_bytes=SERVERLESS_MAX_BODY,
+                    max_concurrency=endpoint.serverless.max_concurrency,
+                )
+            case AsyncConfig():
+                per_instance = endpoint.async_inference.max_concurrent_invocations_per_instance
+                return cls(
+                    name=endpoint.name,
+                    mode=AsyncConfig,
+                    model_archive=f"{endpoint.model}.tar.gz",
+                    max_concurrency=per_instance * endpoint.instance_count,
+                    include_response=endpoint.async_inference.include_response_in_notifications,
+                )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -107,8 +121,7 @@ def load_endpoints(
     environment: str, cdk_json: Path = ROOT / "cdk.json", models_dir: Path = ROOT / "model_artifacts"
 ) -> tuple[str, tuple[LocalEndpoint, ...]]:
     """The region and endpoints of ``environment`` in ``cdk_json``; `ConfigError` names what is wrong."""
-    context = json.loads(cdk_json.read_text(encoding="utf-8")).get("context", {})
-    environments = parse_environments(context.get("creative-scoring"), _model_names(models_dir))
+    environments = load_environments(cdk_json, _model_names(models_dir))
     if environment not in environments:
         raise ConfigError(f"environment {environment!r} is not in {cdk_json}; declared: {sorted(environments)}")
     env = environments[environment]
@@ -121,7 +134,7 @@ def _model_names(models_dir: Path) -> list[str]:
         raise ConfigError(
             f"the models folder {models_dir} has no {MANIFEST}, which lists the models the endpoints may serve: "
             f"copy {ROOT / 'model_artifacts' / MANIFEST} there with the archives it names, or build both with "
-            f"python -m training build --artifacts {models_dir}"
+            f"creative-scoring train build --artifacts {models_dir}"
         )
     try:
         return [str(m["name"]) for m in read_manifest(models_dir)]

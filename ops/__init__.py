@@ -1,1 +1,1 @@
-"""Operations on deployed stacks that CloudFormation has no resource for (``python -m ops``)."""
+"""Operations on deployed stacks that CloudFormation has no resource for (``creative-scoring sagemaker``)."""

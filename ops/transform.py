@@ -21,7 +21,7 @@ import botocore.session
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-from stacks.naming import output_id
+from creative_scoring.config.naming import output_id
 
 SplitType = Literal["None", "Line"]
 Compression = Literal["None", "Gzip"]

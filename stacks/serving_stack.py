@@ -9,7 +9,16 @@ from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.config import (
+    AsyncConfig,
+    EndpointConfig,
+    EnvironmentConfig,
+    InferenceComponentsConfig,
+    MultiModelConfig,
+    ServerlessConfig,
+    defaults,
+)
+from creative_scoring.config.naming import output_id
 from stacks.components.alarm_topic import AlarmTopic
 from stacks.components.alarms import EndpointAlarms
 from stacks.components.async_inference import AsyncInferenceIO
@@ -30,9 +39,7 @@ from stacks.components.endpoints import (
 )
 from stacks.components.execution_role import ExecutionRole
 from stacks.components.model_store import ModelStore
-from stacks.config import MULTI_MODEL, EndpointConfig, EnvironmentConfig
 from stacks.nag import acknowledge_deployment_handler
-from stacks.naming import output_id
 
 
 class ServingStack(Stack):
@@ -81,33 +88,33 @@ class ServingStack(Stack):
         return served
 
     def _hosting(self, scope: Construct, endpoint: EndpointConfig, role: iam.IRole, alarm_names: list[str]) -> Hosting:
-        if endpoint.serverless is not None:
-            return ServerlessEndpoint(
-                scope,
-                "Hosting",
-                endpoint=endpoint,
-                serverless=endpoint.serverless,
-                role=role,
-                store=self.store,
-                rollback_alarm_names=alarm_names,
-            )
-        if endpoint.async_inference is not None:
-            async_io = AsyncInferenceIO(scope, "AsyncIO", endpoint_name=endpoint.name, store=self.store)
-            async_io.grant(role)
-            return AsyncEndpoint(
-                scope,
-                "Hosting",
-                endpoint=endpoint,
-                settings=endpoint.async_inference,
-                async_io=async_io,
-                role=role,
-                store=self.store,
-                rollback_alarm_names=alarm_names,
-            )
-        hosting = MultiModelEndpoint if endpoint.hosting == MULTI_MODEL else InferenceComponentEndpoint
-        return hosting(
-            scope, "Hosting", endpoint=endpoint, role=role, store=self.store, rollback_alarm_names=alarm_names
-        )
+        """The construct of the endpoint's hosting mode: the one place a config type picks its construct."""
+        store = self.store
+        match endpoint:
+            case MultiModelConfig():
+                return MultiModelEndpoint(
+                    scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names
+                )
+            case InferenceComponentsConfig():
+                return InferenceComponentEndpoint(
+                    scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names
+                )
+            case ServerlessConfig():
+                return ServerlessEndpoint(
+                    scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names
+                )
+            case AsyncConfig():
+                async_io = AsyncInferenceIO(scope, "AsyncIO", endpoint_name=endpoint.name, store=store)
+                async_io.grant(role)
+                return AsyncEndpoint(
+                    scope,
+                    "Hosting",
+                    endpoint=endpoint,
+                    async_io=async_io,
+                    role=role,
+                    store=store,
+                    rollback_alarm_names=alarm_names,
+                )
 
     def _async_outputs(self, endpoint_name: str, async_io: AsyncInferenceIO) -> None:
         for what, value in (
@@ -121,22 +128,21 @@ class ServingStack(Stack):
 
 
 def _autoscale(scope: Construct, endpoint: EndpointConfig, served: Hosting) -> None:
-    if isinstance(served, InferenceComponentEndpoint):
-        for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
-            ComponentAutoscaling(
-                scope,
-                f"{model.name}Autoscaling",
-                endpoint=endpoint,
-                component_name=name,
-                copies=model.copies,
-                depends_on=component,
-            )
-    elif isinstance(served, AsyncEndpoint):
-        AsyncAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
-    elif isinstance(served, ServerlessEndpoint):
-        if served.serverless.provisioned_concurrency:  # on-demand capacity scales by itself
-            ServerlessAutoscaling(
-                scope, "Autoscaling", endpoint=endpoint, serverless=served.serverless, depends_on=served.endpoint
-            )
-    else:
-        VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
+    match endpoint, served:
+        case InferenceComponentsConfig(), InferenceComponentEndpoint():
+            for model, (name, component) in zip(endpoint.models, served.components.items(), strict=True):
+                ComponentAutoscaling(
+                    scope,
+                    f"{model.name}Autoscaling",
+                    endpoint=endpoint,
+                    component_name=name,
+                    copies=model.copies,
+                    depends_on=component,
+                )
+        case AsyncConfig(), _:
+            AsyncAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
+        case ServerlessConfig(), _:
+            if endpoint.serverless.provisioned_concurrency:  # on-demand capacity scales by itself
+                ServerlessAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)
+        case MultiModelConfig(), _:
+            VariantAutoscaling(scope, "Autoscaling", endpoint=endpoint, depends_on=served.endpoint)

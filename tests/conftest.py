@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from creative_scoring.config import read_context
+from creative_scoring.paths import CDK_JSON, MODEL_ARTIFACTS, SAMPLES
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "model_artifacts"
-SAMPLES = ROOT / "inference" / "samples"
-MANIFEST = read_manifest(ARTIFACTS)
+MANIFEST = read_manifest(MODEL_ARTIFACTS)
 MODEL_NAMES = [entry["name"] for entry in MANIFEST]
+CONTEXT = read_context(CDK_JSON)  # cdk.json's context, as `cdk synth` hands it to the app
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ def loaded_archives(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Loade
     root = tmp_path_factory.mktemp("opt-ml-models")
     loaded = {}
     for entry in MANIFEST:
-        model_dir = safe_extract(ARTIFACTS / entry["archive"], root / entry["name"] / "model")
+        model_dir = safe_extract(MODEL_ARTIFACTS / entry["archive"], root / entry["name"] / "model")
         chain = HandlerChain(import_handler(model_dir / "code"))
         loaded[entry["name"]] = LoadedArchive(entry, model_dir, chain, chain.load(model_dir))
     return loaded
@@ -51,3 +51,9 @@ def creative() -> dict[str, Any]:
 def creatives() -> list[dict[str, Any]]:
     instances: list[dict[str, Any]] = json.loads((SAMPLES / "creatives.json").read_text())["instances"]
     return instances
+
+
+@pytest.fixture
+def context() -> dict[str, Any]:
+    """A deep copy of cdk.json's context for a test to modify."""
+    return copy.deepcopy(CONTEXT)

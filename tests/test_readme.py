@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import ROOT
+from creative_scoring.paths import ROOT
 
 README = (ROOT / "README.md").read_text()
 

@@ -12,7 +12,7 @@ from safetensors.torch import save
 from torch import nn
 
 from creative_scorers import CONFIG_FILE, WEIGHTS_FILE, ModelConfig
-from training.archive import MANIFEST, code_files, digest, read_manifest, write_archive
+from creative_scoring.artifacts.archive import MANIFEST, code_files, digest, read_manifest, write_archive
 from training.dataset import DATASET_VERSION
 from training.train import REFERENCE_MODELS, ModelSpec, Progress, Splits, evaluate, splits, train
 

@@ -6,8 +6,8 @@ import json
 import time
 from pathlib import Path
 
-from local_endpoint.handler_chain import HandlerChain, import_handler
-from training.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.archive import read_manifest, safe_extract
+from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
 
 CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines"}
 
@@ -16,7 +16,7 @@ def score_samples(artifacts_dir: Path, samples_dir: Path, workdir: Path) -> int:
     """Print one line per (model, sample creative); return 1 if any request failed, else 0."""
     models = read_manifest(artifacts_dir)
     if not models:
-        print(f"no models in {artifacts_dir}: run `python -m training build` first")
+        print(f"no models in {artifacts_dir}: run `creative-scoring train build` first")
         return 1
     samples = sorted(p for p in samples_dir.iterdir() if p.suffix in CONTENT_TYPES)
     failed = False

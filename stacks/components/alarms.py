@@ -9,6 +9,15 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
+from creative_scoring.config import (
+    AsyncConfig,
+    EndpointConfig,
+    InferenceComponentsConfig,
+    InstanceEndpointConfig,
+    MultiModelConfig,
+    ServerlessConfig,
+)
+from creative_scoring.config.naming import alarm_name, component_name
 from stacks.components.metrics import (
     Target,
     component_metric,
@@ -17,8 +26,6 @@ from stacks.components.metrics import (
     microseconds,
     queue_metric,
 )
-from stacks.config import ASYNC, INFERENCE_COMPONENTS, MULTI_MODEL, SERVERLESS, EndpointConfig
-from stacks.naming import alarm_name, component_name
 
 CRITICAL, WARNING = "critical", "warning"
 ABOVE = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
@@ -37,7 +44,7 @@ class AlarmSpec:
 
 
 def targets(endpoint: EndpointConfig) -> list[Target]:
-    if endpoint.hosting == INFERENCE_COMPONENTS:
+    if isinstance(endpoint, InferenceComponentsConfig):
         return [Target(endpoint.name, component_name(endpoint.name, m.name)) for m in endpoint.models]
     return [Target(endpoint.name)]
 
@@ -45,13 +52,18 @@ def targets(endpoint: EndpointConfig) -> list[Target]:
 def alarm_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
     """Every alarm of the endpoint: invocation alarms per target, then those of its instances and hosting mode."""
     specs = [spec for target in targets(endpoint) for spec in _invocation_specs(endpoint, target)]
-    return (
-        specs
-        + _instance_specs(endpoint)
-        + _multi_model_specs(endpoint)
-        + _serverless_specs(endpoint)
-        + _async_specs(endpoint)
-    )
+    if isinstance(endpoint, InstanceEndpointConfig):
+        specs += _instance_specs(endpoint)
+    match endpoint:
+        case MultiModelConfig():
+            specs += _multi_model_specs(endpoint)
+        case InferenceComponentsConfig():
+            specs += _component_specs(endpoint)
+        case ServerlessConfig():
+            specs += _serverless_specs(endpoint)
+        case AsyncConfig():
+            specs += _async_specs(endpoint)
+    return specs
 
 
 def _invocation_specs(endpoint: EndpointConfig, target: Target) -> list[AlarmSpec]:
@@ -92,13 +104,13 @@ def _invocation_specs(endpoint: EndpointConfig, target: Target) -> list[AlarmSpe
     ]
     # Async endpoints publish no OverheadLatency; on serverless ones it includes every cold start, which
     # ModelSetupTime measures on its own.
-    return [s for s in specs if s.label != "OverheadLatencyP99" or endpoint.hosting not in (ASYNC, SERVERLESS)]
+    if isinstance(endpoint, AsyncConfig | ServerlessConfig):
+        return [s for s in specs if s.label != "OverheadLatencyP99"]
+    return specs
 
 
-def _instance_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
+def _instance_specs(endpoint: InstanceEndpointConfig) -> list[AlarmSpec]:
     name, limits, instance = endpoint.name, endpoint.alarms, endpoint.instance
-    if instance is None:  # serverless: no instance metrics
-        return []
     specs = [
         AlarmSpec(
             name,
@@ -136,24 +148,27 @@ def _instance_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
                 f"GPU memory over {limits.gpu_memory_percent}% of {instance.gpus} GPU(s)",
             ),
         ]
-    if endpoint.hosting == INFERENCE_COMPONENTS and instance.is_gpu:
-        specs += [
-            AlarmSpec(
-                t.label,
-                "GPUUtilizationNormalized",
-                component_metric(str(t.component_name), "GPUUtilizationNormalized"),
-                limits.gpu_percent,
-                WARNING,
-                f"GPU over {limits.gpu_percent}% of what this inference component reserves",
-            )
-            for t in targets(endpoint)
-        ]
     return specs
 
 
-def _multi_model_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
-    if endpoint.hosting != MULTI_MODEL:
+def _component_specs(endpoint: InferenceComponentsConfig) -> list[AlarmSpec]:
+    if not endpoint.instance.is_gpu:
         return []
+    limits = endpoint.alarms
+    return [
+        AlarmSpec(
+            t.label,
+            "GPUUtilizationNormalized",
+            component_metric(str(t.component_name), "GPUUtilizationNormalized"),
+            limits.gpu_percent,
+            WARNING,
+            f"GPU over {limits.gpu_percent}% of what this inference component reserves",
+        )
+        for t in targets(endpoint)
+    ]
+
+
+def _multi_model_specs(endpoint: MultiModelConfig) -> list[AlarmSpec]:
     target, limits = Target(endpoint.name), endpoint.alarms
     return [
         AlarmSpec(
@@ -176,9 +191,7 @@ def _multi_model_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
     ]
 
 
-def _serverless_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
-    if endpoint.hosting != SERVERLESS:
-        return []
+def _serverless_specs(endpoint: ServerlessConfig) -> list[AlarmSpec]:
     limits = endpoint.alarms
     return [
         AlarmSpec(
@@ -192,9 +205,7 @@ def _serverless_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
     ]
 
 
-def _async_specs(endpoint: EndpointConfig) -> list[AlarmSpec]:
-    if endpoint.hosting != ASYNC:
-        return []
+def _async_specs(endpoint: AsyncConfig) -> list[AlarmSpec]:
     name, limits, variant = endpoint.name, endpoint.alarms, Target(endpoint.name)
     return [
         AlarmSpec(

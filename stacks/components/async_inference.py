@@ -13,7 +13,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.config import defaults
 from stacks.components.model_store import ModelStore
 from stacks.nag import acknowledge_prefixes
 

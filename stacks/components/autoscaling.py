@@ -10,10 +10,9 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from stacks import defaults
+from creative_scoring.config import AsyncConfig, InstanceEndpointConfig, ServerlessConfig, defaults
+from creative_scoring.config.naming import alarm_name
 from stacks.components.metrics import component_metric, instance_metric, queue_metric
-from stacks.config import EndpointConfig, Serverless
-from stacks.naming import alarm_name
 
 INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
 PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
@@ -51,7 +50,7 @@ class VariantAutoscaling(Construct):
     """Target tracking on invocations per instance, plus GPU utilisation on GPU instances."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, endpoint: EndpointConfig, depends_on: IConstruct
+        self, scope: Construct, construct_id: str, *, endpoint: InstanceEndpointConfig, depends_on: IConstruct
     ) -> None:
         super().__init__(scope, construct_id)
         scaling = endpoint.scaling
@@ -90,7 +89,7 @@ class ComponentAutoscaling(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: EndpointConfig,
+        endpoint: InstanceEndpointConfig,
         component_name: str,
         copies: int,
         depends_on: IConstruct,
@@ -133,9 +132,7 @@ class AsyncAutoscaling(Construct):
     scale out from zero: a step policy on ``HasBacklogWithoutCapacity`` adds the first instance.
     """
 
-    def __init__(
-        self, scope: Construct, construct_id: str, *, endpoint: EndpointConfig, depends_on: IConstruct
-    ) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, endpoint: AsyncConfig, depends_on: IConstruct) -> None:
         super().__init__(scope, construct_id)
         scaling = endpoint.scaling
         self.target = variant_target(
@@ -188,16 +185,10 @@ class ServerlessAutoscaling(Construct):
     """Provisioned concurrency tracks its utilisation, between the configured amount and ``max_concurrency``."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        endpoint: EndpointConfig,
-        serverless: Serverless,
-        depends_on: IConstruct,
+        self, scope: Construct, construct_id: str, *, endpoint: ServerlessConfig, depends_on: IConstruct
     ) -> None:
         super().__init__(scope, construct_id)
-        scaling = endpoint.scaling
+        scaling, serverless = endpoint.scaling, endpoint.serverless
         self.target = variant_target(
             self,
             endpoint.name,

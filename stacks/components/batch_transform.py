@@ -1,7 +1,7 @@
 """Where batch transform jobs of an endpoint's Model read records and write results.
 
-Batch transform has no CloudFormation resource (``python -m ops transform`` starts the jobs), but a job runs
-as the Model's execution role, so the stack grants that role ``batch/<endpoint>/input/`` to read and
+Batch transform has no CloudFormation resource (``creative-scoring sagemaker transform`` starts the jobs), but a
+job runs as the Model's execution role, so the stack grants that role ``batch/<endpoint>/input/`` to read and
 ``batch/<endpoint>/output/`` to write in the model bucket, encrypted with the bucket key, and SageMaker's
 transform log group ``/aws/sagemaker/TransformJobs`` for the container's logs.
 """
@@ -12,7 +12,7 @@ from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.config import defaults
 from stacks.components.model_store import ModelStore
 from stacks.nag import acknowledge, acknowledge_prefixes, finding_text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aws_cdk import aws_cloudwatch as cw
 from constructs import Construct
 
-from stacks.naming import dashboard_name
+from creative_scoring.config.naming import dashboard_name
 
 
 class EndpointDashboard(Construct):

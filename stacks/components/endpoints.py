@@ -13,11 +13,19 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sm
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.config import (
+    BLUE_GREEN,
+    AsyncConfig,
+    EndpointConfig,
+    InferenceComponentsConfig,
+    InstanceEndpointConfig,
+    MultiModelConfig,
+    ServerlessConfig,
+    defaults,
+)
+from creative_scoring.config.naming import component_name
 from stacks.components.async_inference import AsyncInferenceIO
 from stacks.components.model_store import ModelStore
-from stacks.config import BLUE_GREEN, AsyncInference, EndpointConfig, Serverless
-from stacks.naming import component_name
 
 
 def container_environment(store: ModelStore, *, multi_model: bool) -> dict[str, str]:
@@ -86,7 +94,7 @@ class MultiModelEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: EndpointConfig,
+        endpoint: MultiModelConfig,
         role: iam.IRole,
         store: ModelStore,
         rollback_alarm_names: list[str],
@@ -126,7 +134,7 @@ class InferenceComponentEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: EndpointConfig,
+        endpoint: InferenceComponentsConfig,
         role: iam.IRole,
         store: ModelStore,
         rollback_alarm_names: list[str],
@@ -178,9 +186,10 @@ class InferenceComponentEndpoint(Construct):
             )
 
 
-def _single_model(scope: Construct, endpoint: EndpointConfig, role: iam.IRole, store: ModelStore) -> sm.CfnModel:
+def _single_model(
+    scope: Construct, endpoint: ServerlessConfig | AsyncConfig, role: iam.IRole, store: ModelStore
+) -> sm.CfnModel:
     """The endpoint's one archive as a SingleModel, under the code-digest prefix like every other Model."""
-    assert endpoint.model is not None, "parse_environments requires 'model' for serverless and async hosting"
     model = sm.CfnModel(
         scope,
         "Model",
@@ -205,14 +214,13 @@ class ServerlessEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: EndpointConfig,
-        serverless: Serverless,
+        endpoint: ServerlessConfig,
         role: iam.IRole,
         store: ModelStore,
         rollback_alarm_names: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.serverless = serverless
+        serverless = endpoint.serverless
         self.model = _single_model(self, endpoint, role, store)
         self.config = sm.CfnEndpointConfig(
             self,
@@ -243,8 +251,7 @@ class AsyncEndpoint(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        endpoint: EndpointConfig,
-        settings: AsyncInference,
+        endpoint: AsyncConfig,
         async_io: AsyncInferenceIO,
         role: iam.IRole,
         store: ModelStore,
@@ -258,16 +265,16 @@ class AsyncEndpoint(Construct):
             "Config",
             kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
             production_variants=[_variant(endpoint, model_name=self.model.attr_model_name)],
-            async_inference_config=_async_config(settings, async_io, store),
+            async_inference_config=_async_config(endpoint, async_io, store),
         )
         self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
         self.endpoint_name = endpoint.name
 
 
 def _async_config(
-    settings: AsyncInference, async_io: AsyncInferenceIO, store: ModelStore
+    endpoint: AsyncConfig, async_io: AsyncInferenceIO, store: ModelStore
 ) -> sm.CfnEndpointConfig.AsyncInferenceConfigProperty:
-    ec = sm.CfnEndpointConfig
+    ec, settings = sm.CfnEndpointConfig, endpoint.async_inference
     return ec.AsyncInferenceConfigProperty(
         output_config=ec.AsyncInferenceOutputConfigProperty(
             s3_output_path=async_io.output_path,
@@ -291,7 +298,7 @@ Hosting = MultiModelEndpoint | InferenceComponentEndpoint | ServerlessEndpoint |
 
 
 def _component_rollout(
-    endpoint: EndpointConfig, alarm_names: list[str]
+    endpoint: InferenceComponentsConfig, alarm_names: list[str]
 ) -> sm.CfnInferenceComponent.InferenceComponentDeploymentConfigProperty:
     ic = sm.CfnInferenceComponent
     return ic.InferenceComponentDeploymentConfigProperty(
@@ -308,7 +315,9 @@ def _component_rollout(
     )
 
 
-def _variant(endpoint: EndpointConfig, *, model_name: str | None) -> sm.CfnEndpointConfig.ProductionVariantProperty:
+def _variant(
+    endpoint: InstanceEndpointConfig, *, model_name: str | None
+) -> sm.CfnEndpointConfig.ProductionVariantProperty:
     scaling = endpoint.scaling
     return sm.CfnEndpointConfig.ProductionVariantProperty(
         variant_name=defaults.VARIANT_NAME,

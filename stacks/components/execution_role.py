@@ -6,16 +6,15 @@ from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.config import ECR_IMAGE, defaults
 from stacks.components.model_store import ModelStore
-from stacks.config import ECR_IMAGE
 from stacks.nag import acknowledge, finding_text, logical_ref
 
 
 class ImageError(ValueError):
     """An image URI that is not in an ECR registry, so no repository ARN can be scoped.
 
-    config.py refuses such an image in cdk.json, naming the key; this guards constructs built without it.
+    creative_scoring.config refuses such an image in cdk.json, naming the key; this guards constructs built without it.
     """
 
 

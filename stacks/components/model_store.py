@@ -11,9 +11,9 @@ from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_s3_deployment as s3deploy
 from constructs import Construct
 
-from stacks import defaults
+from creative_scoring.artifacts.archive import CODE_FILES
+from creative_scoring.config import defaults
 from stacks.nag import acknowledge
-from training.archive import CODE_FILES
 
 
 class ModelStore(Construct):

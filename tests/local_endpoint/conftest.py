@@ -20,8 +20,8 @@ import pytest
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import ARTIFACTS, ROOT
-from training.archive import read_members, write_archive
+from creative_scoring.artifacts.archive import read_members, write_archive
+from creative_scoring.paths import MODEL_ARTIFACTS, ROOT
 
 DEV_ENDPOINT = "creative-scoring-dev"
 PROD_ENDPOINT = "creative-scoring-prod"
@@ -43,13 +43,13 @@ def output_fn(prediction, accept, context):
 
 
 class LocalServer:
-    """``python -m local_endpoint serve`` in a subprocess; stderr (the request log) goes to ``log_path``."""
+    """``creative-scoring serve`` in a subprocess; stderr (the request log) goes to ``log_path``."""
 
     def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "local_endpoint", "serve", "--port", str(self.port), *args]
+        command = [sys.executable, "-m", "creative_scoring", "serve", "--port", str(self.port), *args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}
@@ -149,7 +149,7 @@ def write_test_archive(
     """An archive with creative-scorer-v1's weights and handler, whose ``model_fn`` and ``predict_fn`` first
     run the given code. The real handler ships as ``code/scoring_handler.py``; ``code/inference.py`` wraps it.
     """
-    members = read_members(ARTIFACTS / "creative-scorer-v1.tar.gz")
+    members = read_members(MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz")
     files = {k: v for k, v in members.items() if k != "code/inference.py"}
     files["code/scoring_handler.py"] = members["code/inference.py"]
     load = textwrap.indent(textwrap.dedent(model_fn_body).strip(), "    ")
@@ -166,9 +166,9 @@ def write_test_archive(
 
 def copy_reference_archives(models_dir: Path) -> None:
     models_dir.mkdir(parents=True, exist_ok=True)
-    for archive in ARTIFACTS.glob("*.tar.gz"):
+    for archive in MODEL_ARTIFACTS.glob("*.tar.gz"):
         shutil.copy(archive, models_dir / archive.name)
-    shutil.copy(ARTIFACTS / "manifest.json", models_dir / "manifest.json")
+    shutil.copy(MODEL_ARTIFACTS / "manifest.json", models_dir / "manifest.json")
 
 
 @pytest.fixture(scope="session")

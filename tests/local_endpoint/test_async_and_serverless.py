@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +21,21 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from tests.conftest import ARTIFACTS, SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, free_port, sagemaker_runtime
-from training.dataset import generate
+from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
+from tests.local_endpoint.conftest import (
+    DEV_ENDPOINT,
+    LocalServer,
+    copy_reference_archives,
+    free_port,
+    sagemaker_runtime,
+    write_test_archive,
+)
 
 ASYNC = "creative-scoring-dev-async"
 SERVERLESS = "creative-scoring-dev-serverless"
 INPUTS = "async-inputs"
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
+SERVERLESS_MAX_CONCURRENCY = 5  # cdk.json, creative-scoring-dev-serverless
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +47,56 @@ def s3(s3_url: str) -> Any:
     return client
 
 
-def _start(tmp: Path, s3_url: str, state: Path) -> LocalServer:
-    return LocalServer(tmp, "--env", "dev", "--s3-endpoint-url", s3_url, "--state-dir", str(state))
+def _start(tmp: Path, s3_url: str, state: Path, *args: str) -> LocalServer:
+    return LocalServer(tmp, "--env", "dev", "--s3-endpoint-url", s3_url, "--state-dir", str(state), *args)
+
+
+@dataclass(frozen=True)
+class HeldModel:
+    """A models folder in which one model answers its first calls, then holds each call until ``release`` exists.
+
+    Each call leaves a file ``<process id>-<call number>`` in ``calls``, so a test sees which calls a server made.
+    """
+
+    models: Path
+    release: Path
+    calls: Path
+
+    def calls_by(self, server: LocalServer) -> int:
+        return len(list(self.calls.glob(f"{server.process.pid}-*")))
+
+
+def hold(folder: Path, model: str, *, answered: int = 0) -> HeldModel:
+    """The reference models, ``model`` replaced by its weights behind a ``predict_fn`` that answers ``answered``
+    calls, then holds the others until ``release`` exists."""
+    held = HeldModel(folder / "models", folder / "release", folder / "calls")
+    copy_reference_archives(held.models)
+    held.calls.mkdir()
+    predict = f"""
+    import os
+    call = next(CALLS)
+    open(os.path.join({str(held.calls)!r}, "%d-%d" % (os.getpid(), call)), "w").close()
+    while call >= {answered} and not os.path.exists({str(held.release)!r}):
+        time.sleep(0.05)
+    """
+    write_test_archive(
+        held.models, model, predict_fn_body=predict, extra="\n\nimport itertools\n\nCALLS = itertools.count()\n"
+    )
+    return held
+
+
+def _wait_until(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def _queue(server: LocalServer) -> dict[str, int]:
+    """The async endpoint's requests by status, as the server reports them."""
+    described = next(e for e in server.describe()["endpoints"] if e["name"] == ASYNC)
+    counts: dict[str, int] = described["async"]["requests"]
+    return counts
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +210,9 @@ def test_an_endpoint_started_before_its_s3_queues_requests_and_answers_them_once
         response = sagemaker_runtime(server.url).invoke_endpoint_async(
             EndpointName=ASYNC, InputLocation=f"s3://{INPUTS}/late.json", ContentType="application/json"
         )
-        time.sleep(4)  # the worker tries, fails and backs off; the server stays up
+        _wait_until(lambda: server.log().count("stays queued") >= 2, "a try, a pause and a second try failing")
         assert server.process.poll() is None
+        assert _queue(server) == {"queued": 1}
         s3.put_object(Bucket=INPUTS, Key="late.json", Body=CREATIVES)  # moto's state is shared in this process
         late_s3 = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         late_s3.start()
@@ -165,9 +224,13 @@ def test_an_endpoint_started_before_its_s3_queues_requests_and_answers_them_once
     assert failure is None
     assert output is not None
     log = server.log()
-    assert "stays queued" in log
-    assert log.count("stays queued") < 10, "the worker retried in a loop instead of backing off"
     assert "Traceback" not in log
+    tries = [line for line in log.splitlines() if "stays queued" in line]
+    pauses = [int(re.findall(r"next try in (\d+) s", line)[0]) for line in tries]
+    assert pauses == [2**i for i in range(len(tries))]  # each failed try doubles the pause
+    failed_at = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") for line in tries]
+    for pause, earlier, later in zip(pauses, failed_at, failed_at[1:], strict=False):
+        assert later - earlier >= timedelta(seconds=pause - 0.05), "the worker tried again before its pause ended"
 
 
 def test_async_call_on_a_real_time_endpoint_and_real_time_call_on_async_are_validation_errors(
@@ -208,48 +271,75 @@ def test_serverless_endpoint_scores_and_refuses_bodies_over_4_mb(server: LocalSe
         )
 
 
-def test_serverless_endpoint_throttles_over_its_max_concurrency(server: LocalServer) -> None:
+def test_serverless_endpoint_throttles_over_its_max_concurrency(tmp_path: Path, s3_url: str) -> None:
+    held = hold(tmp_path, "creative-scorer-v1")  # the serverless endpoint's model: every call waits for release
+    server = _start(tmp_path, s3_url, tmp_path / "state", "--models-dir", str(held.models))
     client = sagemaker_runtime(server.url)
-    heavy = json.dumps({"instances": generate(1000, seed=5).creatives}).encode()
 
-    def call(_: int) -> str:
+    def call() -> str:
         try:
-            client.invoke_endpoint(EndpointName=SERVERLESS, Body=heavy, ContentType="application/json")
+            client.invoke_endpoint(EndpointName=SERVERLESS, Body=CREATIVES, ContentType="application/json")
             return "ok"
         except ClientError as e:
             return str(e.response["Error"]["Code"])
 
-    with ThreadPoolExecutor(24) as pool:
-        outcomes = list(pool.map(call, range(24)))
-    assert set(outcomes) == {"ok", "ThrottlingException"}
+    over = 3
+    try:
+        with ThreadPoolExecutor(SERVERLESS_MAX_CONCURRENCY + over) as pool:
+            calls = [pool.submit(call) for _ in range(SERVERLESS_MAX_CONCURRENCY + over)]
+            # none is answered before the release: the calls over the limit are the only ones that can end
+            ended = f"{over} calls ended while the model held the others"
+            _wait_until(lambda: sum(c.done() for c in calls) >= over, ended, timeout=30)
+            refused = [c.result() for c in calls if c.done()]
+            held.release.touch()
+            outcomes = [c.result() for c in calls]
+        after = call()
+    finally:
+        held.release.touch()
+        server.stop()
+    assert refused == ["ThrottlingException"] * over
+    assert sorted(outcomes) == ["ThrottlingException"] * over + ["ok"] * SERVERLESS_MAX_CONCURRENCY
+    assert after == "ok"  # the calls that ended freed their places
 
 
 def test_accepted_requests_survive_a_kill_and_each_ends_with_exactly_one_object(
     tmp_path: Path, s3_url: str, s3: Any
 ) -> None:
+    held = hold(tmp_path, "creative-scorer-v2", answered=3)  # the async endpoint's model
     state = tmp_path / "state"
-    server = _start(tmp_path, s3_url, state)
-    body = json.dumps({"instances": generate(1000, seed=7).creatives}).encode()
-    keys = [f"kill/{i}.json" for i in range(40)]
+    keys = [f"kill/{i}.json" for i in range(12)]
     for key in keys:
-        s3.put_object(Bucket=INPUTS, Key=key, Body=body)
-    s3.delete_object(Bucket=INPUTS, Key=keys[7])  # one of them will fail: exactly one failure object
-    responses = [_submit(server, s3, key, None) for key in keys]
-    while not any(_object(s3, r["OutputLocation"]) for r in responses):
-        time.sleep(0.05)
-    os.kill(server.process.pid, signal.SIGKILL)
-    server.process.wait()
-    done_at_kill = sum(_object(s3, r["OutputLocation"]) is not None for r in responses)
-    assert done_at_kill < len(responses), "the kill came too late to interrupt the queue"
-    restarted = _start(tmp_path, s3_url, state)
+        s3.put_object(Bucket=INPUTS, Key=key, Body=CREATIVES)
+    s3.delete_object(Bucket=INPUTS, Key=keys[1])  # it fails without calling the model: one failure object
+    server = _start(tmp_path, s3_url, state, "--models-dir", str(held.models))
     try:
-        results = [_wait_for_one(s3, r, timeout=120) for r in responses]
-        time.sleep(0.5)  # nothing more may appear
+        responses = [_submit(server, s3, key, None) for key in keys]
+        settled_first = {"completed": 3, "failed": 1}  # three answers and the missing input; then the model holds
+        _wait_until(
+            lambda: _queue(server).items() >= settled_first.items() and held.calls_by(server) > 3,
+            "three answers, one failure and the model holding a call",
+        )
+        assert _queue(server) == {**settled_first, "queued": len(keys) - 4}
+        os.kill(server.process.pid, signal.SIGKILL)
+    finally:
+        held.release.touch()  # from here on the model answers every call
+        server.stop()
+    settled = [
+        i for i, r in enumerate(responses) if _object(s3, r["OutputLocation"]) or _object(s3, r["FailureLocation"])
+    ]
+    assert len(settled) == 4
+    assert 1 in settled
+    restarted = _start(tmp_path, s3_url, state, "--models-dir", str(held.models))
+    try:
+        _wait_until(lambda: "queued" not in _queue(restarted), "the queue settled after the restart", timeout=120)
+        assert _queue(restarted) == {"completed": len(keys) - 1, "failed": 1}  # each wrote its object before this
         final = [(_object(s3, r["OutputLocation"]), _object(s3, r["FailureLocation"])) for r in responses]
+        calls_after_restart = held.calls_by(restarted)
     finally:
         restarted.stop()
     assert all((output is None) != (failure is None) for output, failure in final)
-    assert [i for i, (output, _) in enumerate(results) if output is None] == [7]
+    assert [i for i, (output, _) in enumerate(final) if output is None] == [1]
+    assert calls_after_restart == len(keys) - 4  # each request unsettled at the kill ran again, and only those
 
 
 def test_a_model_missing_at_start_leaves_the_server_up_and_loads_once_its_archive_appears(
@@ -257,7 +347,7 @@ def test_a_model_missing_at_start_leaves_the_server_up_and_loads_once_its_archiv
 ) -> None:
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(ARTIFACTS / "manifest.json", models)  # the configuration is valid; the archives are not there
+    shutil.copy(MODEL_ARTIFACTS / "manifest.json", models)  # the configuration is valid; the archives are not there
     server = LocalServer(
         tmp_path, "--env", "dev", "--models-dir", str(models), "--s3-endpoint-url", s3_url,
         "--state-dir", str(tmp_path / "state"),
@@ -266,7 +356,7 @@ def test_a_model_missing_at_start_leaves_the_server_up_and_loads_once_its_archiv
         client = sagemaker_runtime(server.url)
         with pytest.raises(client.exceptions.ValidationError, match=r"creative-scorer-v1\.tar\.gz"):
             client.invoke_endpoint(EndpointName=SERVERLESS, Body=CREATIVES, ContentType="application/json")
-        shutil.copy(ARTIFACTS / "creative-scorer-v1.tar.gz", models)
+        shutil.copy(MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz", models)
         response = client.invoke_endpoint(EndpointName=SERVERLESS, Body=CREATIVES, ContentType="application/json")
         assert {p["model"] for p in json.loads(response["Body"].read())["predictions"]} == {"creative-scorer-v1"}
         assert "creative-scorer-v1.tar.gz did not load" in server.log()

@@ -9,12 +9,14 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 
+from creative_scoring.paths import ROOT, SAMPLES
 from local_endpoint.batch import (
     CHECKPOINT,
     FileResult,
@@ -25,7 +27,6 @@ from local_endpoint.batch import (
     run_transform,
     s3_client,
 )
-from tests.conftest import ROOT, SAMPLES
 from tests.local_endpoint.conftest import write_test_archive
 from training.dataset import generate
 
@@ -211,28 +212,73 @@ def test_an_interrupted_job_resumes_doing_each_input_once_with_the_same_outputs(
     assert len(read_predictions(tmp_path / "out" / f"{names[4]}.out")) == 10
 
 
+class LineReader:
+    """A child process's text stream, read in a thread, so a test can wait for a line without a sleep."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._ended = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        with stream:
+            for line in stream:
+                with self._changed:
+                    self.lines.append(line)
+                    self._changed.notify_all()
+        with self._changed:
+            self._ended = True
+            self._changed.notify_all()
+
+    def wait_for(self, text: str, timeout: float) -> bool:
+        """True once a line containing ``text`` was read; False at the end of the stream or after ``timeout``."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._ended or any(text in line for line in self.lines), timeout)
+            return any(text in line for line in self.lines)
+
+    def text(self) -> str:
+        """Everything read, once the stream has ended."""
+        self._thread.join(timeout=30)
+        return "".join(self.lines)
+
+
 def test_ctrl_c_twice_while_the_model_is_busy_ends_the_cli_without_a_traceback(tmp_path: Path) -> None:
     models = tmp_path / "models"
-    started = tmp_path / "predicting"
-    busy = f"open({str(started)!r}, 'w').close()\ntime.sleep(3)"
+    started, release = tmp_path / "predicting", tmp_path / "release"
+    busy = f"""
+    import os
+    open({str(started)!r}, "w").close()
+    while not os.path.exists({str(release)!r}):  # created when the test ends: busy for as long as the CLI runs
+        time.sleep(0.05)
+    """
     write_test_archive(models, "busy", predict_fn_body=busy)
     write_lines(tmp_path / "in" / "part.jsonl", generate(3, seed=1).creatives)
-    command = [sys.executable, "-m", "local_endpoint", "transform", "--model", "busy", "--models-dir", str(models)]
+    command = [sys.executable, "-m", "creative_scoring", "transform", "--model", "busy", "--models-dir", str(models)]
     command += ["--input", str(tmp_path / "in"), "--output", str(tmp_path / "out"), "--no-progress"]
-    cli = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
-    while not started.exists() and cli.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    cli = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert cli.stderr is not None
+    stderr = LineReader(cli.stderr)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and cli.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert started.exists(), f"the model never started predicting: {stderr.lines}"
 
-    cli.send_signal(signal.SIGINT)
-    time.sleep(0.05)
-    cli.send_signal(signal.SIGINT)
-    _, stderr = cli.communicate(timeout=30)
+        cli.send_signal(signal.SIGINT)
+        assert stderr.wait_for("interrupted: finished inputs are checkpointed", timeout=30), stderr.lines
+        assert cli.poll() is None  # the model is still busy, and the interpreter waits for its thread
+        cli.send_signal(signal.SIGINT)
+        returncode = cli.wait(timeout=30)
+    finally:
+        release.touch()
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
 
-    assert started.exists()
-    assert cli.returncode in (130, -signal.SIGINT)  # the shell shows 130 for both
-    assert "interrupted: finished inputs are checkpointed" in stderr
-    assert "Traceback" not in stderr
+    assert returncode == -signal.SIGINT  # the second Ctrl-C, not the model finishing, ended it (the shell shows 130)
+    assert "Traceback" not in stderr.text()
 
 
 def test_5xx_answers_are_retried_up_to_max_retries(tmp_path: Path) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import typer
 import yaml
 
-from local_endpoint.__main__ import _parser
-from stacks.defaults import pytorch_image
-from tests.conftest import ROOT
+from creative_scoring.cli import app
+from creative_scoring.config.defaults import pytorch_image
+from creative_scoring.paths import ROOT
 
 COMPOSE: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVER = COMPOSE["services"]["model-server"]
@@ -34,11 +35,12 @@ def test_compose_runs_multi_model_mode_with_our_handler_on_the_port_it_publishes
 def test_mounted_code_folder_is_the_handler_and_the_models_folder_is_where_the_front_extracts() -> None:
     mounts = _mounts()
     assert (ROOT / mounts["/opt/ml/models/code"] / "inference.py").is_file()
-    args = _parser().parse_args(_documented_command().split("python -m local_endpoint ", 1)[1].split())
-    assert args.backend == "container"
-    assert args.container_url == "http://127.0.0.1:9080"
-    assert mounts[args.container_models_path] == f"./{args.workdir}/models"
-    assert str(args.workdir) + "/" in (ROOT / ".gitignore").read_text()
+    command, *args = _documented_command().split("creative-scoring ", 1)[1].split()
+    options = typer.main.get_command(app).commands[command].make_context(command, args).params  # type: ignore[attr-defined]
+    assert options["backend"] == "container"
+    assert options["container_url"] == "http://127.0.0.1:9080"
+    assert mounts[options["container_models_path"]] == f"./{options['workdir']}/models"
+    assert str(options["workdir"]) + "/" in (ROOT / ".gitignore").read_text()
 
 
 def _documented_command() -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ARTIFACTS, ROOT, SAMPLES
+from creative_scoring.paths import MODEL_ARTIFACTS, ROOT, SAMPLES
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
@@ -61,8 +61,8 @@ def test_ping_is_healthy_only_while_the_model_server_answers(
 
 
 def test_a_models_folder_without_a_manifest_says_what_is_missing_and_where(tmp_path: Path) -> None:
-    shutil.copy(ARTIFACTS / "creative-scorer-v1.tar.gz", tmp_path)
-    command = [sys.executable, "-m", "local_endpoint", "serve", "--port", "0", "--models-dir", str(tmp_path)]
+    shutil.copy(MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz", tmp_path)
+    command = [sys.executable, "-m", "creative_scoring", "serve", "--port", "0", "--models-dir", str(tmp_path)]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert f"the models folder {tmp_path} has no manifest.json" in result.stderr

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.artifacts.test_handler_chain import NOT_UTF8
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
-from tests.local_endpoint.test_handler_chain import NOT_UTF8
 
 V1 = "creative-scorer-v1.tar.gz"
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ARTIFACTS, SAMPLES
+from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
 from tests.local_endpoint.conftest import LocalServer, copy_reference_archives, sagemaker_runtime, write_test_archive
 
 _INSTANCES = json.loads((SAMPLES / "creatives.json").read_text())["instances"]
@@ -135,7 +135,7 @@ def test_failed_load_is_a_model_error_and_is_retried_on_the_next_request(
     assert "weights are missing on purpose" in raised.value.response["OriginalMessage"]
     assert "broken.tar.gz" not in server.loaded_targets()
     assert "creative-scorer-v2.tar.gz" in server.loaded_targets()
-    shutil.copy(ARTIFACTS / "creative-scorer-v1.tar.gz", models_dir / "broken.tar.gz")  # fixed in place
+    shutil.copy(MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz", models_dir / "broken.tar.gz")  # fixed in place
     assert _invoke(client, "broken.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 
@@ -143,7 +143,7 @@ def test_an_archive_added_while_running_is_invokable_without_a_restart(client: A
     with pytest.raises(client.exceptions.ValidationError):
         _invoke(client, "nested/creative-scorer-v3.tar.gz")
     (models_dir / "nested").mkdir()
-    shutil.copy(ARTIFACTS / "creative-scorer-v2.tar.gz", models_dir / "nested" / "creative-scorer-v3.tar.gz")
+    shutil.copy(MODEL_ARTIFACTS / "creative-scorer-v2.tar.gz", models_dir / "nested" / "creative-scorer-v3.tar.gz")
     assert _invoke(client, "nested/creative-scorer-v3.tar.gz")["ResponseMetadata"]["HTTPStatusCode"] == 200
 
 

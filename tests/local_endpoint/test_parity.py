@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from creative_scoring.artifacts.archive import write_archive
+from creative_scoring.paths import SAMPLES
 from local_endpoint.real_stack import available
-from tests.conftest import SAMPLES
+from tests.artifacts.test_handler_chain import NOT_UTF8
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, copy_reference_archives
-from tests.local_endpoint.test_handler_chain import NOT_UTF8
-from training.archive import write_archive
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 SOCIAL = (SAMPLES / "social.jsonl").read_bytes()

@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 import pytest
 
+from creative_scoring.artifacts.archive import safe_extract
+from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
 from local_endpoint.real_stack import RealStackServer, available, free_port
-from tests.conftest import ARTIFACTS, MANIFEST, SAMPLES
-from training.archive import safe_extract
+from tests.conftest import MANIFEST
 
 REASON = available()
 if REASON is not None:
@@ -61,7 +62,8 @@ def model_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Every committed archive, extracted the way SageMaker does before it registers the model."""
     root = tmp_path_factory.mktemp("opt-ml-models")
     return {
-        entry["name"]: safe_extract(ARTIFACTS / entry["archive"], root / entry["name"] / "model") for entry in MANIFEST
+        entry["name"]: safe_extract(MODEL_ARTIFACTS / entry["archive"], root / entry["name"] / "model")
+        for entry in MANIFEST
     }
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import SAMPLES
+from creative_scoring.paths import SAMPLES
 from tests.local_endpoint.conftest import DEV_ENDPOINT, PROD_ENDPOINT, LocalServer, sagemaker_runtime
 from tests.local_endpoint.sdk.clients import invoke_cli, invoke_js
 

@@ -11,6 +11,7 @@ import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
 
+from creative_scoring.config.naming import output_id
 from ops.transform import (
     AwsCallError,
     Interrupted,
@@ -23,7 +24,6 @@ from ops.transform import (
     run,
     to_api,
 )
-from stacks.naming import output_id
 from tests.ops.conftest import ARN, ENDPOINT, MODEL, STACK, client, describe_stacks_response, queue_job
 
 JOB = "creative-scoring-dev-async-20250101-120000"

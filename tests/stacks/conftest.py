@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import copy
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -14,10 +12,9 @@ import pytest
 from aws_cdk.assertions import Template
 
 import app
-from tests.conftest import ROOT
+from tests.conftest import CONTEXT
 
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-CONTEXT: dict[str, Any] = json.loads((ROOT / "cdk.json").read_text())["context"]
 ENVIRONMENTS = list(CONTEXT["creative-scoring"]["environments"])
 Synth = Callable[..., dict[str, Template]]
 
@@ -38,12 +35,6 @@ def synth_templates(
 @pytest.fixture(scope="session")
 def templates() -> dict[str, Template]:
     return synth_templates()
-
-
-@pytest.fixture
-def context() -> dict[str, Any]:
-    """A deep copy of cdk.json's context for a test to modify."""
-    return copy.deepcopy(CONTEXT)
 
 
 def resources(template: Template, resource_type: str) -> dict[str, Any]:

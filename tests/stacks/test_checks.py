@@ -14,8 +14,8 @@ import pytest
 from aws_cdk import aws_s3 as s3
 
 import app
-from tests.conftest import ROOT
-from tests.stacks.conftest import CONTEXT
+from creative_scoring.paths import ROOT
+from tests.conftest import CONTEXT
 
 
 def _violations(outdir: Path) -> dict[str, list[str]]:

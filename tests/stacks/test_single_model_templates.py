@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Template
 
-from stacks.naming import output_id
+from creative_scoring.config.naming import output_id
 from tests.stacks.conftest import (
     alarms_of,
     config_of,

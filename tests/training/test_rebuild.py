@@ -21,8 +21,9 @@ import pytest
 import torch
 
 from creative_scorers import CONFIG_FILE, load_scorer
-from tests.conftest import ARTIFACTS, MANIFEST, ROOT, LoadedArchive
-from training.archive import read_manifest, read_members
+from creative_scoring.artifacts.archive import read_manifest, read_members
+from creative_scoring.paths import MODEL_ARTIFACTS, ROOT
+from tests.conftest import MANIFEST, LoadedArchive
 from training.build import AUC_TOLERANCE, model_files, package
 
 # Another CPU, as far as one machine can play it: PyTorch's scalar kernels instead of its AVX2 or AVX-512 ones,
@@ -39,7 +40,7 @@ WEIGHT_DEPENDENT = ("sha256", "size_bytes")
 
 @dataclass(frozen=True)
 class Build:
-    """The archives and manifest entries of one `python -m training build`."""
+    """The archives and manifest entries of one `creative-scoring train build`."""
 
     artifacts: Path
     entries: dict[str, dict[str, Any]]
@@ -67,7 +68,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _build(tree: Path, artifacts: Path, **environment: str) -> Build:
     """Build every model in a fresh interpreter, so no state of this one (threads, seeds, kernels) leaks in."""
-    command = [sys.executable, "-m", "training", "build", "--artifacts", str(artifacts)]
+    command = [sys.executable, "-m", "creative_scoring", "train", "build", "--artifacts", str(artifacts)]
     subprocess.run(command, cwd=tree, env={**os.environ, **environment}, check=True)
     return Build(artifacts, {entry["name"]: entry for entry in read_manifest(artifacts)})
 
@@ -136,7 +137,7 @@ def test_retraining_changes_nothing_but_the_weights_and_their_auc(
     build: Build = request.getfixturevalue(build_fixture)
     assert _without_weights(build.entries[entry["name"]]) == _without_weights(entry)
     rebuilt = read_members(build.artifacts / entry["archive"])
-    assert rebuilt[CONFIG_FILE] == read_members(ARTIFACTS / entry["archive"])[CONFIG_FILE]
+    assert rebuilt[CONFIG_FILE] == read_members(MODEL_ARTIFACTS / entry["archive"])[CONFIG_FILE]
 
 
 def _without_weights(entry: dict[str, Any]) -> dict[str, Any]:

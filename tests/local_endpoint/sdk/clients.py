@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
+from creative_scoring.paths import ROOT
+
 JS_SCRIPT = Path(__file__).resolve().with_name("invoke_js.mjs")
 JS_SDK_PACKAGE = "@aws-sdk/client-sagemaker-runtime"
 REGION = "us-east-1"
@@ -68,8 +69,8 @@ def invoke_js(endpoint_url: str, **params: str) -> dict[str, Any]:
     ``{"ok": True, ...}`` on success, ``{"ok": False, "name": <exception class>, ...}`` when the SDK raised.
     """
     _check_params(params)
-    if not (REPO_ROOT / "node_modules" / JS_SDK_PACKAGE / "package.json").is_file():
-        raise ClientSetupError(f"{JS_SDK_PACKAGE} is not in {REPO_ROOT / 'node_modules'}: run `npm ci` in {REPO_ROOT}")
+    if not (ROOT / "node_modules" / JS_SDK_PACKAGE / "package.json").is_file():
+        raise ClientSetupError(f"{JS_SDK_PACKAGE} is not in {ROOT / 'node_modules'}: run `npm ci` in {ROOT}")
     node = shutil.which("node")
     if node is None:
         raise ClientSetupError("node is not on PATH: the JavaScript SDK harness needs Node.js 20 or later")
@@ -79,7 +80,7 @@ def invoke_js(endpoint_url: str, **params: str) -> dict[str, Any]:
         input=json.dumps(request),
         capture_output=True,
         text=True,
-        cwd=REPO_ROOT,
+        cwd=ROOT,
         timeout=TIMEOUT_S,
         check=False,
     )

@@ -1,8 +1,8 @@
-"""``python -m ops``: operations on a deployed environment that CloudFormation has no resource for.
+"""``creative-scoring sagemaker``: operations on a deployed environment that CloudFormation has no resource for.
 
-python -m ops transform --env dev --endpoint creative-scoring-dev-async \\
+creative-scoring sagemaker transform --env dev --endpoint creative-scoring-dev-async \\
     --input s3://BUCKET/batch/creative-scoring-dev-async/input/2025-01-01/  # output: the stack's prefix + job name
-python -m ops transform --model NAME --input ... --output ... --no-wait  # a Model by name; returns once created
+creative-scoring sagemaker transform --model NAME --input ... --output ... --no-wait  # returns once created
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError
 
+from creative_scoring.config.naming import stack_name
 from ops.transform import (
     AwsCallError,
     Interrupted,
@@ -34,7 +35,6 @@ from ops.transform import (
 )
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-STACK_NAME = "CreativeScoring-{env}"
 DEFAULTS = {f.name: f.default for f in fields(TransformRequest)}
 POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
 HINTS = {  # by error code
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
 
 
 def _transform(args: argparse.Namespace, client_factory: ClientFactory) -> dict[str, Any]:
-    stack = STACK_NAME.format(env=args.env)
+    stack = stack_name(args.env)
     outputs: dict[str, str] = {}
     if args.endpoint and not (args.model and args.output):  # one DescribeStacks for the Model and the output
         outputs = stack_outputs(_client(client_factory, "cloudformation", args.region), stack)
@@ -193,7 +193,7 @@ def _key_value(text: str) -> tuple[str, str]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ops", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="creative-scoring sagemaker", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     transform = commands.add_parser(
         "transform",

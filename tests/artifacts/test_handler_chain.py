@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from local_endpoint.handler_chain import HandlerChain, HandlerError, import_handler
-from tests.conftest import MODEL_NAMES, SAMPLES, LoadedArchive
+from creative_scoring.artifacts.handler_chain import HandlerChain, HandlerError, import_handler
+from creative_scoring.paths import SAMPLES
+from tests.conftest import MODEL_NAMES, LoadedArchive
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"

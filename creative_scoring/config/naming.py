@@ -1,6 +1,11 @@
-"""The only place alarm and dashboard names are composed (alarm names are referenced by rollbacks)."""
+"""The only place stack, alarm and dashboard names are composed (alarm names are referenced by rollbacks)."""
 
 from __future__ import annotations
+
+
+def stack_name(environment: str) -> str:
+    """The stack of one environment, such as ``CreativeScoring-dev``: what ``cdk deploy`` and scripts name."""
+    return f"CreativeScoring-{environment}"
 
 
 def component_name(endpoint_name: str, model_name: str) -> str:

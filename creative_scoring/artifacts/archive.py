@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from training import INFERENCE_DIR
+from creative_scoring.paths import INFERENCE_DIR
 
 CODE_FILES = ("inference.py", "creative_schema.py", "creative_scorers.py", "requirements.txt")
 MANIFEST = "manifest.json"

@@ -1,4 +1,4 @@
-"""``python -m ops transform``: exit codes and messages, with stubbed real clients injected into ``main``."""
+"""``creative-scoring sagemaker transform``: exit codes and messages, with stubbed real clients injected."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from botocore import stub
 from botocore.stub import Stubber
 
-from ops.__main__ import default_job_name, main
+from ops.cli import default_job_name, main
 from ops.transform import JOB_NAME, build_request, to_api
 from tests.ops.conftest import ENDPOINT, MODEL, STACK, describe_stacks_response, job_description, queue_job
 

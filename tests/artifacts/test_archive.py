@@ -8,8 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ARTIFACTS, MANIFEST
-from training.archive import UnsafeArchive, code_files, digest, read_members, safe_extract, write_archive
+from creative_scoring.artifacts.archive import (
+    UnsafeArchive,
+    code_files,
+    digest,
+    read_members,
+    safe_extract,
+    write_archive,
+)
+from creative_scoring.paths import MODEL_ARTIFACTS
+from tests.conftest import MANIFEST
 from training.build import MAX_ARCHIVE_BYTES
 
 EXPECTED_MEMBERS = {
@@ -24,13 +32,13 @@ EXPECTED_MEMBERS = {
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["name"] for e in MANIFEST])
 def test_archive_has_the_pytorch_container_layout(entry: dict[str, object]) -> None:
-    members = read_members(ARTIFACTS / str(entry["archive"]))
+    members = read_members(MODEL_ARTIFACTS / str(entry["archive"]))
     assert set(members) == EXPECTED_MEMBERS
 
 
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["name"] for e in MANIFEST])
 def test_manifest_matches_the_archive_on_disk(entry: dict[str, object]) -> None:
-    data = (ARTIFACTS / str(entry["archive"])).read_bytes()
+    data = (MODEL_ARTIFACTS / str(entry["archive"])).read_bytes()
     assert entry["sha256"] == hashlib.sha256(data).hexdigest()
     assert entry["size_bytes"] == len(data) < MAX_ARCHIVE_BYTES
 
@@ -38,7 +46,7 @@ def test_manifest_matches_the_archive_on_disk(entry: dict[str, object]) -> None:
 @pytest.mark.parametrize("entry", MANIFEST, ids=[e["name"] for e in MANIFEST])
 def test_archived_code_is_the_current_inference_code(entry: dict[str, object]) -> None:
     """Fails when inference/ changed and `make models` was not run: the archives would ship stale code."""
-    members = read_members(ARTIFACTS / str(entry["archive"]))
+    members = read_members(MODEL_ARTIFACTS / str(entry["archive"]))
     assert digest({k: v for k, v in members.items() if k.startswith("code/")}) == entry["code_sha256"]
     assert entry["code_sha256"] == digest(code_files())
 

@@ -1,0 +1,1 @@
+"""Creative-scoring serving: code shared by the CDK app, the local endpoint and the ops CLI."""

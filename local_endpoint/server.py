@@ -1,0 +1,85 @@
+"""Run the local endpoint: the runtime API front with its model server, or the embedded model server alone."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import sys
+
+import uvicorn
+
+from creative_scoring.artifacts.archive import read_manifest
+from creative_scoring.paths import SAMPLES
+from local_endpoint.backends import open_container
+from local_endpoint.container import EmbeddedContainer, create_container_app
+from local_endpoint.front import create_app
+from local_endpoint.real_stack import available as real_stack_missing
+from local_endpoint.settings import Settings
+
+__all__ = ["banner", "real_stack_missing", "serve", "serve_model_server"]
+
+
+def serve(settings: Settings, *, log_level: str = "info") -> None:
+    """Serve ``settings``' endpoints until Ctrl-C, printing the banner once the model server is up."""
+    _log_to_stderr(log_level)
+    app = create_app(settings, open_container, on_ready=lambda s3: print(banner(settings, s3), flush=True))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+
+
+def serve_model_server(*, host: str, port: int, log_level: str = "warning") -> None:
+    """Serve only the embedded model server on the container API."""
+    _log_to_stderr(log_level)
+    uvicorn.run(create_container_app(EmbeddedContainer()), host=host, port=port, log_level="warning")
+
+
+def _log_to_stderr(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(message)s", stream=sys.stderr)
+
+
+def banner(settings: Settings, s3_endpoint_url: str | None = None) -> str:
+    url = f"http://{settings.host}:{settings.port}"
+    lines = [f"local SageMaker endpoints of {settings.environment!r} ({settings.backend} backend) on {url}"]
+    example = None
+    for endpoint in settings.endpoints:
+        if endpoint.is_async:
+            lines.append(
+                f"  {endpoint.name}: asynchronous, model {endpoint.model_archive}; output in "
+                f"{settings.async_location(endpoint.name, 'output', '')}"
+            )
+            continue
+        if endpoint.model_archive:
+            lines.append(f"  {endpoint.name}: serverless, model {endpoint.model_archive}")
+            continue
+        if endpoint.multi_model:
+            archives = sorted(p.name for p in settings.models_dir.glob("*.tar.gz"))
+            lines.append(f"  {endpoint.name}: multi-model, TargetModel one of {archives}")
+            general = [m["archive"] for m in read_manifest(settings.models_dir) if len(m["channels"]) > 1]
+            target = ["--target-model", (general or archives)[0]] if archives else []
+        else:
+            lines.append(f"  {endpoint.name}: inference components {sorted(endpoint.components)}")
+            target = ["--inference-component-name", sorted(endpoint.components)[0]]
+        example = example or [
+            "aws",
+            "sagemaker-runtime",
+            "invoke-endpoint",
+            "--endpoint-url",
+            url,
+            "--endpoint-name",
+            endpoint.name,
+            *target,
+            "--content-type",
+            "application/json",
+            "--body",
+            f"fileb://{SAMPLES / 'creatives.json'}",
+            "/dev/stdout",
+        ]
+    if example:
+        credentials = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
+        lines += ["try it:", f"  {credentials} {shlex.join(example)}"]
+    if s3_endpoint_url:
+        lines.append(
+            f"async inputs and outputs: S3 at {s3_endpoint_url} (boto3 endpoint_url=, aws --endpoint-url), "
+            f"notifications in {settings.state_dir / 'notifications'}"
+        )
+    lines.append(f"endpoints and loaded models: {url}/_local/endpoints   (Ctrl-C stops)")
+    return "\n".join(lines)

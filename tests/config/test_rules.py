@@ -1,0 +1,182 @@
+"""Combinations SageMaker would reject at deploy time, and keys a hosting mode would ignore, are refused at synth
+time with the fix: compliant / non-compliant pairs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from creative_scoring.config import ConfigError, ServerlessConfig
+from creative_scoring.config.defaults import pytorch_image
+from tests.config.conftest import (
+    DEV_ASYNC,
+    DEV_SERVERLESS,
+    GPU_IMAGE,
+    PROD_ASYNC,
+    endpoint_in,
+    parse,
+    parse_endpoint,
+    refused,
+)
+
+
+def test_multi_model_on_cpu_is_accepted(context: dict[str, Any]) -> None:
+    parse(context)  # dev: multi-model on ml.c5.xlarge with the PyTorch CPU image
+
+
+def test_multi_model_on_gpu_with_pytorch_image_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev").update(instance_type="ml.g5.xlarge", encrypt_volume=False)
+    with pytest.raises(ConfigError, match=r"accept only NVIDIA Triton images.*use hosting 'inference-components'"):
+        parse(context)
+
+
+def test_multi_model_on_gpu_with_triton_image_is_accepted(context: dict[str, Any]) -> None:
+    triton = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
+    endpoint_in(context, "dev").update(instance_type="ml.g5.xlarge", encrypt_volume=False, image=triton)
+    parse(context)
+
+
+def test_volume_size_on_ebs_instance_is_accepted(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev")["volume_size_gb"] = 30
+    parse(context)
+
+
+def test_volume_size_on_nvme_instance_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["volume_size_gb"] = 30
+    with pytest.raises(ConfigError, match=r"ml\.g5\.xlarge has local NVMe storage and takes no VolumeSizeInGB"):
+        parse(context)
+
+
+def test_volume_encryption_on_nvme_instance_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["encrypt_volume"] = True
+    with pytest.raises(ConfigError, match="SageMaker rejects a KmsKeyId for it; set encrypt_volume to false"):
+        parse(context)
+
+
+def test_components_that_fit_the_gpus_are_accepted(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["instance_count"] = 3
+    parse(context)
+
+
+def test_components_that_need_more_gpus_than_the_instances_have_are_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["models"][0]["copies"] = 2
+    with pytest.raises(ConfigError, match=r"reserve 4 accelerators in all, but 3 x ml\.g5\.xlarge offer 3"):
+        parse(context)
+
+
+def test_burstable_instances_are_refused_because_they_cannot_autoscale(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev")["instance_type"] = "ml.t2.medium"
+    with pytest.raises(ConfigError, match=r"burstable ml\.t2\.medium cannot be autoscaled"):
+        parse(context)
+
+
+def test_instance_count_outside_scaling_bounds_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["instance_count"] = 7
+    with pytest.raises(ConfigError, match=r"instance_count: 7 is outside scaling bounds \[3, 6\]"):
+        parse(context)
+
+
+# Serverless: no instance, volume or multi-model settings, and no GPU.
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "instance_type",
+            "ml.c5.xlarge",
+            "instance_type: serverless endpoints run on CPU only; remove instance_type, or use hosting "
+            "'inference-components' for GPU",
+        ),
+        ("instance_count", 1, "instance_count: serverless endpoints have no instances"),
+        ("models", [{"name": "creative-scorer-v1"}], "models: serverless endpoints host one model; name it in 'model'"),
+        ("model_cache", "Enabled", "model_cache: serverless endpoints keep their one model loaded; remove"),
+        ("volume_size_gb", 30, "volume_size_gb: serverless endpoints have no ML storage volume; remove it"),
+        ("encrypt_volume", True, "encrypt_volume: serverless endpoints have no ML storage volume; remove it"),
+        ("async", {}, "async: only hosting 'async' takes it; remove it"),
+        ("image", GPU_IMAGE, f"image: serverless endpoints run on CPU only, and {GPU_IMAGE} is a GPU image"),
+        ("model", "creative-scorer-v9", "model: 'creative-scorer-v9' is not allowed; expected one of"),
+    ],
+)
+def test_serverless_endpoint_refuses_what_serverless_compute_cannot_do(
+    context: dict[str, Any], key: str, value: Any, message: str
+) -> None:
+    endpoint_in(context, "dev", DEV_SERVERLESS)[key] = value
+    refused(context, f"creative-scoring.environments.dev.endpoints[1].{message}")
+
+
+def test_serverless_endpoint_with_a_cpu_image_is_accepted(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev", DEV_SERVERLESS)["image"] = pytorch_image("us-east-1", gpu=False)
+    parse(context)
+
+
+def test_serverless_rolling_rollout_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev", DEV_SERVERLESS)["rollout"]["strategy"] = "rolling"
+    refused(context, "rollout.strategy: 'rolling' is not allowed; expected 'blue-green'")
+
+
+def test_serverless_scaling_of_instances_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev", DEV_SERVERLESS)["scaling"] = {"max_instances": 4}
+    refused(context, "scaling.max_instances: serverless endpoints scale provisioned concurrency")
+
+
+def test_serverless_scaling_of_provisioned_concurrency_is_accepted(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev", DEV_SERVERLESS)["scaling"] = {"provisioned_concurrency_utilization": 0.7}
+    assert (
+        parse_endpoint(context, "dev", DEV_SERVERLESS, ServerlessConfig).scaling.provisioned_concurrency_utilization
+        == 0.7
+    )
+
+
+# Settings of another hosting mode: only async endpoints scale to zero.
+
+
+def test_scaling_to_zero_is_accepted_for_async(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev", DEV_ASYNC)["scaling"]["min_instances"] = 0
+    parse(context)
+
+
+@pytest.mark.parametrize(("env", "name"), [("dev", "creative-scoring-dev"), ("prod", "creative-scoring-prod")])
+def test_scaling_to_zero_is_refused_for_real_time_endpoints(context: dict[str, Any], env: str, name: str) -> None:
+    endpoint_in(context, env, name)["scaling"]["min_instances"] = 0
+    refused(context, "scaling.min_instances: 0 is allowed only for hosting 'async', which queues requests")
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "key", "value", "message"),
+    [
+        ("dev", DEV_ASYNC, "models", [], "models: async endpoints host one model; name it in 'model'"),
+        ("dev", DEV_ASYNC, "model_cache", "Enabled", "model_cache: async endpoints keep their one model loaded"),
+        ("dev", DEV_ASYNC, "serverless", {}, "serverless: only hosting 'serverless' takes it; remove it"),
+        ("dev", "creative-scoring-dev", "model", "creative-scorer-v1", "model: only hosting 'serverless' and 'async'"),
+        ("dev", "creative-scoring-dev", "async", {}, "async: only hosting 'serverless' and 'async' take it"),
+        ("prod", "creative-scoring-prod", "serverless", {}, "serverless: only hosting 'serverless' and 'async'"),
+    ],
+)
+def test_settings_of_another_hosting_mode_are_refused(
+    context: dict[str, Any], env: str, name: str, key: str, value: Any, message: str
+) -> None:
+    endpoint_in(context, env, name)[key] = value
+    refused(context, message)
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "key", "message"),
+    [
+        ("dev", DEV_ASYNC, "invocations_per_instance", "async endpoints scale on backlog_per_instance; remove it"),
+        ("prod", PROD_ASYNC, "gpu_utilization_percent", "async endpoints scale on backlog_per_instance; remove it"),
+        ("dev", "creative-scoring-dev", "backlog_per_instance", "only hosting 'async' takes it; remove it"),
+        ("dev", DEV_ASYNC, "provisioned_concurrency_utilization", "only hosting 'serverless' takes it"),
+    ],
+)
+def test_scaling_keys_of_another_hosting_mode_are_refused(
+    context: dict[str, Any], env: str, name: str, key: str, message: str
+) -> None:
+    endpoint_in(context, env, name)["scaling"][key] = 1
+    refused(context, f"scaling.{key}: {message}")
+
+
+def test_async_on_gpu_with_an_encrypted_volume_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod", PROD_ASYNC)["encrypt_volume"] = True
+    refused(context, "encrypt_volume: ml.g5.xlarge has local NVMe storage")
