@@ -25,4 +25,4 @@ app.add_typer(train.app, name="train")
 
 
 def main() -> None:
-    app()
+    app(prog_name="creative-scoring")
