@@ -53,10 +53,8 @@ def _start(tmp: Path, s3_url: str, state: Path, *args: str) -> LocalServer:
 
 @dataclass(frozen=True)
 class HeldModel:
-    """A models folder in which one model answers its first calls, then holds each call until ``release`` exists.
-
-    Each call leaves a file ``<process id>-<call number>`` in ``calls``, so a test sees which calls a server made.
-    """
+    """What `hold` made: the models folder, the file whose creation releases the held calls, and the folder where
+    each call leaves a file ``<process id>-<call number>``, so a test counts the calls one server made."""
 
     models: Path
     release: Path
@@ -228,7 +226,7 @@ def test_an_endpoint_started_before_its_s3_queues_requests_and_answers_them_once
     tries = [line for line in log.splitlines() if "stays queued" in line]
     pauses = [int(re.findall(r"next try in (\d+) s", line)[0]) for line in tries]
     assert pauses == [2**i for i in range(len(tries))]  # each failed try doubles the pause
-    failed_at = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") for line in tries]
+    failed_at = [datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f") for line in tries]  # the log's asctime
     for pause, earlier, later in zip(pauses, failed_at, failed_at[1:], strict=False):
         assert later - earlier >= timedelta(seconds=pause - 0.05), "the worker tried again before its pause ended"
 
