@@ -3,6 +3,8 @@ endpoint's instances (down to zero), or of a serverless endpoint's provisioned c
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aws_cdk import Aws, Duration
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cw
@@ -10,7 +12,7 @@ from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
 from constructs import Construct, IConstruct
 
-from creative_scoring.config import AsyncConfig, InstanceEndpointConfig, ServerlessConfig, defaults
+from creative_scoring.config import AsyncConfig, InstanceEndpointConfig, Scaling, ServerlessConfig, defaults
 from creative_scoring.config.naming import alarm_name
 from stacks.components.metrics import component_metric, instance_metric, queue_metric
 
@@ -46,6 +48,18 @@ def variant_target(
     return target
 
 
+class _Cooldowns(TypedDict):
+    scale_in_cooldown: Duration
+    scale_out_cooldown: Duration
+
+
+def _cooldowns(scaling: Scaling) -> _Cooldowns:
+    return _Cooldowns(
+        scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
+        scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+    )
+
+
 class VariantAutoscaling(Construct):
     """Target tracking on invocations per instance, plus GPU utilisation on GPU instances."""
 
@@ -66,8 +80,7 @@ class VariantAutoscaling(Construct):
             "InvocationsPerInstance",
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
             target_value=scaling.invocations_per_instance,
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+            **_cooldowns(scaling),
         )
         if endpoint.gpus:
             self.target.scale_to_track_metric(
@@ -75,8 +88,7 @@ class VariantAutoscaling(Construct):
                 custom_metric=instance_metric(endpoint.name, "GPUUtilization"),
                 # GPUUtilization runs 0-100 per GPU, summed over the instance's GPUs.
                 target_value=scaling.gpu_utilization_percent * endpoint.gpus,
-                scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-                scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+                **_cooldowns(scaling),
             )
 
 
@@ -112,16 +124,14 @@ class ComponentAutoscaling(Construct):
             "InvocationsPerCopy",
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_INFERENCE_COMPONENT_INVOCATIONS_PER_COPY,
             target_value=scaling.invocations_per_instance,
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+            **_cooldowns(scaling),
         )
         if endpoint.gpus:
             self.target.scale_to_track_metric(
                 "GPUUtilizationNormalized",
                 custom_metric=component_metric(component_name, "GPUUtilizationNormalized"),
                 target_value=scaling.gpu_utilization_percent,
-                scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-                scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+                **_cooldowns(scaling),
             )
 
 
@@ -147,8 +157,7 @@ class AsyncAutoscaling(Construct):
             "BacklogPerInstance",
             custom_metric=queue_metric(endpoint.name, "ApproximateBacklogSizePerInstance", "Average"),
             target_value=scaling.backlog_per_instance,
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+            **_cooldowns(scaling),
         )
         self.scale_out_from_zero: cw.Alarm | None = None
         if scaling.min_instances == 0:
@@ -201,6 +210,5 @@ class ServerlessAutoscaling(Construct):
             "ProvisionedConcurrencyUtilization",
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_PROVISIONED_CONCURRENCY_UTILIZATION,
             target_value=scaling.provisioned_concurrency_utilization,
-            scale_in_cooldown=Duration.seconds(scaling.scale_in_cooldown_s),
-            scale_out_cooldown=Duration.seconds(scaling.scale_out_cooldown_s),
+            **_cooldowns(scaling),
         )
