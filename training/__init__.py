@@ -1,5 +1,11 @@
 """Trains the creative-scoring models and packages them as SageMaker model archives.
 
-Training imports the handler modules of ``inference/`` as the serving container does, as top-level modules
-(``import creative_scorers``); the project's installation puts that folder on the import path (pyproject.toml).
+Training runs the very handler modules the serving container runs, imported as the container imports them: from
+the code folder (``inference/``), as top-level modules (``import creative_scorers``). They are imported here once,
+so that the modules of this package import them by name; the import path is left as it was.
 """
+
+from creative_scoring.artifacts.handler_chain import import_handler
+from creative_scoring.paths import INFERENCE_DIR
+
+import_handler(INFERENCE_DIR, "creative_scorers")  # and creative_schema, which it imports

@@ -344,7 +344,7 @@ def test_untyped_error_cli_gives_the_status_as_code(stub: Stub, tmp_path: Path) 
 
 
 def test_invoke_js_says_to_run_npm_ci_without_the_sdk(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(clients, "REPO_ROOT", tmp_path)
+    monkeypatch.setattr(clients, "ROOT", tmp_path)
     with pytest.raises(ClientSetupError, match="npm ci"):
         invoke_js("http://127.0.0.1:9", EndpointName="ok", Body="{}")
 
