@@ -1,4 +1,4 @@
-"""Throughput of the local batch transform (``local_endpoint/batch.py``) in creatives per second.
+"""Throughput of the local batch transform (``local_endpoint/transform/``) in creatives per second.
 
 N generated creatives (``training.dataset.generate``) in JSON Lines files are transformed with SplitType Line,
 JSON Lines in and out, AssembleWith Line, for BatchStrategy MultiRecord and SingleRecord, with 1 and 2 workers
@@ -26,8 +26,10 @@ import torch
 
 from creative_scoring.artifacts.archive import safe_extract
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from creative_scoring.artifacts.transform_request import DEFAULT_MAX_PAYLOAD_MB
 from creative_scoring.paths import MODEL_ARTIFACTS
-from local_endpoint.batch import DEFAULT_MAX_PAYLOAD_MB, TransformJob, resolve_model, run_transform
+from local_endpoint.transform import TransformJob, run_transform
+from local_endpoint.transform.model import resolve_model
 from training.dataset import generate
 
 JSONLINES = "application/jsonlines"
@@ -80,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                     batch_strategy=strategy,
                     max_payload_mb=args.max_payload_mb,
                     assemble_with="Line",
-                    workers=workers,
+                    max_concurrent_transforms=workers,
                     workdir=work / "model",
                 )
                 started = time.perf_counter()

@@ -29,16 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
+
+from local_endpoint.s3 import ObjectStore
 
 MAX_INPUT_BYTES = 1024**3
 DEFAULT_TTL_S = 21_600
 DEFAULT_TIMEOUT_S = 900
 INCLUDED_RESPONSE_LIMIT = 128 * 1024
 MAX_BACKOFF_S = 60.0
-OWNER = "local-endpoint-request"  # S3 user metadata: the token of the request that wrote the object
 
 Invoke = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, bytes, str | None]]]
 TIMEOUT_REASON = "Your invocation timed out while waiting for a response from container primary."
@@ -111,78 +110,6 @@ class RequestStore:
 def _request(row: dict[str, Any]) -> AsyncRequest:
     ints = {"received_at": float, "ttl_s": int, "timeout_s": int}
     return AsyncRequest(**{k: ints[k](v) if k in ints else v for k, v in row.items()} | {"token": row["token"] or ""})
-
-
-class ObjectStore:
-    """S3 (AWS or any S3-compatible server) through boto3; ``s3://bucket/key`` URIs."""
-
-    def __init__(self, endpoint_url: str | None, region: str) -> None:
-        session = boto3.session.Session()
-        credentials = (
-            {} if session.get_credentials() else {"aws_access_key_id": "local", "aws_secret_access_key": "local"}
-        )
-        self.client = session.client(
-            "s3",
-            endpoint_url=endpoint_url,
-            region_name=region,
-            config=Config(retries={"mode": "standard"}),
-            **credentials,
-        )
-
-    @staticmethod
-    def split(uri: str) -> tuple[str, str]:
-        bucket, _, key = uri.removeprefix("s3://").partition("/")
-        if not uri.startswith("s3://") or not bucket or not key:
-            raise ValueError(f"{uri!r} is not an s3://bucket/key URI")
-        return bucket, key
-
-    def size(self, uri: str) -> int | None:
-        bucket, key = self.split(uri)
-        try:
-            return int(self.client.head_object(Bucket=bucket, Key=key)["ContentLength"])
-        except ClientError as e:
-            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-
-    def owner(self, uri: str) -> str | None:
-        """The token of the request that wrote ``uri`` ("" if written otherwise); None when there is no object."""
-        bucket, key = self.split(uri)
-        try:
-            metadata = self.client.head_object(Bucket=bucket, Key=key)["Metadata"]
-        except ClientError as e:
-            if e.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
-        return str(metadata.get(OWNER, ""))
-
-    def read(self, uri: str) -> bytes:
-        bucket, key = self.split(uri)
-        body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return body
-
-    def write(self, uri: str, body: bytes, content_type: str | None, owner: str = "") -> None:
-        bucket, key = self.split(uri)
-        extra: dict[str, Any] = {"ContentType": content_type} if content_type else {}
-        if owner:
-            extra["Metadata"] = {OWNER: owner}
-        try:
-            self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-        except ClientError as e:
-            if e.response["Error"]["Code"] != "NoSuchBucket":
-                raise
-            self.ensure_bucket(bucket)  # deleted while the server ran, or S3 was down when it started
-            self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-
-    def delete(self, uri: str) -> None:
-        bucket, key = self.split(uri)
-        self.client.delete_object(Bucket=bucket, Key=key)
-
-    def ensure_bucket(self, bucket: str) -> None:
-        try:
-            self.client.head_bucket(Bucket=bucket)
-        except ClientError:
-            self.client.create_bucket(Bucket=bucket)
 
 
 class Notifier:
@@ -418,7 +345,7 @@ class AsyncService:
         if s3_endpoint_url is None:
             s3_endpoint_url = self._start_local_s3()
         self.s3_endpoint_url = s3_endpoint_url
-        self.objects = ObjectStore(s3_endpoint_url, region)
+        self.objects = ObjectStore(s3_endpoint_url, region, create_buckets=True)
         try:
             self.objects.ensure_bucket(bucket)
         except BotoCoreError as e:  # S3 may start after the endpoint: the first write creates the bucket

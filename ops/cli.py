@@ -143,10 +143,7 @@ def _client(client_factory: ClientFactory, service: str, region: str | None) -> 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options = {name: getattr(args, name) for name in DEFAULTS if name not in POSITIONAL}
-    if args.batch_strategy is None:  # omitted: records are batched only when objects are split into them
-        options["batch_strategy"] = DEFAULTS["batch_strategy"] if args.split_type != "None" else None
-    else:
-        options["batch_strategy"] = None if args.batch_strategy == "None" else args.batch_strategy
+    options["batch_strategy"] = None if args.batch_strategy == "None" else args.batch_strategy
     options["environment"] = dict(args.environment or [])
     return options
 
@@ -227,12 +224,18 @@ def _where(group: argparse._ArgumentGroup) -> None:
 def _how(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--content-type", default=DEFAULTS["content_type"], help=_default("ContentType of requests"))
     group.add_argument("--split-type", choices=["None", "Line"], default=DEFAULTS["split_type"], help=_default(""))
-    group.add_argument("--compression", choices=["None", "Gzip"], default=DEFAULTS["compression"], help=_default(""))
+    group.add_argument(
+        "--compression",
+        dest="compression_type",
+        choices=["None", "Gzip"],
+        default=DEFAULTS["compression_type"],
+        help=_default(""),
+    )
     group.add_argument(
         "--batch-strategy",
         choices=["SingleRecord", "MultiRecord", "None"],
-        help="None omits it, as --split-type None requires (default: MultiRecord with --split-type Line, "
-        "None with --split-type None)",
+        default="None",
+        help=_default("needs --split-type Line; None omits it"),
     )
     group.add_argument(
         "--max-payload-mb", type=int, default=DEFAULTS["max_payload_mb"], metavar="N", help=_default("0..100")
@@ -242,12 +245,14 @@ def _how(group: argparse._ArgumentGroup) -> None:
         type=int,
         default=DEFAULTS["max_concurrent_transforms"],
         metavar="N",
-        help=_default("per instance; times --max-payload-mb at most 100"),
+        help=_default(
+            "per instance, 0: SageMaker decides (1 without execution-parameters); times --max-payload-mb at most 100"
+        ),
     )
     group.add_argument(
         "--assemble-with", choices=["None", "Line"], default=DEFAULTS["assemble_with"], help=_default("")
     )
-    group.add_argument("--accept", default=DEFAULTS["accept"], help=_default("Accept of requests"))
+    group.add_argument("--accept", help="Accept of requests (default: none sent; the model's default type)")
     group.add_argument("--kms-key-id", help="KMS key for the output objects (default: the bucket's encryption)")
 
 

@@ -3,7 +3,8 @@
 Batch transform has no CloudFormation resource, so a job is created through the API. botocore checks only
 required members, types and minimums before sending; ``build_request`` checks what else SageMaker documents
 (maximums, enums, patterns, the rules between parameters), so a bad request fails here, naming the fix,
-instead of as a ``ValidationException`` from the service.
+instead of as a ``ValidationException`` from the service. The settings of the requests to the model and of the
+outputs, their defaults and rules, are the ones the local batch transform uses too (`TransformSettings`).
 """
 
 from __future__ import annotations
@@ -11,37 +12,26 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 import botocore.session
 from botocore import xform_name
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from creative_scoring.artifacts.transform_request import TransformError as TransformError  # raised by this module
+from creative_scoring.artifacts.transform_request import TransformSettings, check_int, invalid
 from creative_scoring.config.naming import output_id
-
-SplitType = Literal["None", "Line"]
-Compression = Literal["None", "Gzip"]
-BatchStrategy = Literal["SingleRecord", "MultiRecord"]
-AssembleWith = Literal["None", "Line"]
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MODEL_NAME = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
 S3_URI = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+")
-ENV_KEY = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,1023}")
 KMS_KEY = re.compile(r"[a-zA-Z0-9:/_-]{1,2048}")
-MEDIA_TYPE = re.compile(r"[^\r\n\x85\u2028\u2029]{1,256}")  # the model's ".*", which stops at line breaks
-MAX_PAYLOAD_TIMES_CONCURRENCY_MB = 100
 TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 LOG_GROUP = "/aws/sagemaker/TransformJobs"
 HEARTBEAT_S = 600.0
-
-
-class TransformError(ValueError):
-    """A transform request SageMaker would reject, or a job that did not complete; the message names the fix."""
 
 
 class JobFailed(TransformError):
@@ -72,35 +62,26 @@ class Interrupted(KeyboardInterrupt):
         self.job_name, self.created = job_name, created
 
 
-@dataclass(frozen=True)
-class TransformRequest:
-    """One CreateTransformJob request; build it with ``build_request`` so that it is valid."""
+@dataclass(frozen=True, kw_only=True)
+class TransformRequest(TransformSettings):
+    """One CreateTransformJob request; build it with ``build_request`` so that it is valid. Its `TransformSettings`
+    are checked on construction, the rest (names, locations, resources) by ``build_request``."""
 
     job_name: str
     model_name: str
     input_uri: str
     output_uri: str
-    content_type: str = "application/jsonlines"
-    split_type: SplitType = "Line"
-    compression: Compression = "None"
-    batch_strategy: BatchStrategy | None = "MultiRecord"
-    max_payload_mb: int = 6
-    max_concurrent_transforms: int = 1
-    assemble_with: AssembleWith = "Line"
-    accept: str = "application/jsonlines"
     kms_key_id: str | None = None
     instance_type: str = "ml.c5.xlarge"
     instance_count: int = 1
     invocation_timeout_s: int = 600
-    invocation_max_retries: int = 3
-    environment: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def build_request(job_name: str, model_name: str, input_uri: str, output_uri: str, **options: Any) -> TransformRequest:
     """A validated request; ``options`` are the other ``TransformRequest`` fields. Raises ``TransformError``."""
-    if "environment" in options:
-        options["environment"] = MappingProxyType(dict(options["environment"]))
-    request = TransformRequest(job_name, model_name, input_uri, output_uri, **options)
+    request = TransformRequest(
+        job_name=job_name, model_name=model_name, input_uri=input_uri, output_uri=output_uri, **options
+    )
     for check in CHECKS:
         check(request)
     return request
@@ -120,18 +101,16 @@ def to_api(request: TransformRequest) -> dict[str, Any]:
         "TransformInput": {
             "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": request.input_uri}},
             "ContentType": request.content_type,
-            "CompressionType": request.compression,
+            "CompressionType": request.compression_type,
             "SplitType": request.split_type,
         },
-        "TransformOutput": {
-            "S3OutputPath": request.output_uri,
-            "Accept": request.accept,
-            "AssembleWith": request.assemble_with,
-        },
+        "TransformOutput": {"S3OutputPath": request.output_uri, "AssembleWith": request.assemble_with},
         "TransformResources": {"InstanceType": request.instance_type, "InstanceCount": request.instance_count},
     }
     if request.batch_strategy is not None:
         params["BatchStrategy"] = request.batch_strategy
+    if request.accept is not None:
+        params["TransformOutput"]["Accept"] = request.accept
     if request.environment:
         params["Environment"] = dict(request.environment)
     if request.kms_key_id is not None:
@@ -253,30 +232,9 @@ def _failure_message(request: TransformRequest, description: dict[str, Any]) -> 
     )
 
 
-def _invalid(name: str, api: str, value: object, problem: str) -> TransformError:
-    shown = repr(value)
-    if len(shown) > 80:
-        shown = f"{shown[:60]}... ({len(value) if isinstance(value, str) else len(shown)} chars)"
-    return TransformError(f"{name} ({api}) = {shown}: {problem}")
-
-
-def _check_int(request: TransformRequest, name: str, api: str, low: int, high: int | None) -> None:
-    value = getattr(request, name)
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value and (high is None or value <= high):
-        return
-    allowed = f"{low}..{high}" if high is not None else f"{low} or more"
-    raise _invalid(name, api, value, f"must be an integer {allowed}")
-
-
-def _check_choice(request: TransformRequest, name: str, api: str, allowed: tuple[object, ...]) -> None:
-    value = getattr(request, name)
-    if value not in allowed:
-        raise _invalid(name, api, value, f"must be one of {', '.join(map(repr, allowed))}")
-
-
 def _check_names(request: TransformRequest) -> None:
     if len(request.job_name) > 63 or not JOB_NAME.fullmatch(request.job_name):
-        raise _invalid(
+        raise invalid(
             "job_name",
             "TransformJobName",
             request.job_name,
@@ -284,7 +242,7 @@ def _check_names(request: TransformRequest) -> None:
             "(e.g. creative-scoring-dev-async-20250101-120000); job names are unique per account and region",
         )
     if len(request.model_name) > 63 or not MODEL_NAME.fullmatch(request.model_name):
-        raise _invalid(
+        raise invalid(
             "model_name",
             "ModelName",
             request.model_name,
@@ -296,27 +254,17 @@ def _check_uris(request: TransformRequest) -> None:
     for name, api in (("input_uri", "S3Uri"), ("output_uri", "S3OutputPath")):
         value = getattr(request, name)
         if len(value) > 1024 or not S3_URI.fullmatch(value):
-            raise _invalid(
+            raise invalid(
                 name, api, value, "must be s3://bucket/key (a bucket name, then a key or prefix), at most 1024 chars"
             )
 
 
-def _check_media_types(request: TransformRequest) -> None:
-    for name, api in (("content_type", "ContentType"), ("accept", "Accept")):
-        value = getattr(request, name)
-        if not MEDIA_TYPE.fullmatch(value):
-            raise _invalid(
-                name, api, value, "must be a MIME type of 1 to 256 characters on one line, e.g. application/jsonlines"
-            )
-
-
-def _check_enums(request: TransformRequest) -> None:
-    _check_choice(request, "split_type", "SplitType", ("None", "Line"))
-    _check_choice(request, "compression", "CompressionType", ("None", "Gzip"))
-    _check_choice(request, "batch_strategy", "BatchStrategy", ("SingleRecord", "MultiRecord", None))
-    _check_choice(request, "assemble_with", "AssembleWith", ("None", "Line"))
+def _check_resources(request: TransformRequest) -> None:
+    check_int(request.instance_count, "instance_count", "TransformResources.InstanceCount", 1, None)
+    timeout_api = "ModelClientConfig.InvocationsTimeoutInSeconds"
+    check_int(request.invocation_timeout_s, "invocation_timeout_s", timeout_api, 1, 3600)
     if request.instance_type not in transform_instance_types():
-        raise _invalid(
+        raise invalid(
             "instance_type",
             "TransformResources.InstanceType",
             request.instance_type,
@@ -325,51 +273,9 @@ def _check_enums(request: TransformRequest) -> None:
         )
 
 
-def _check_batch_strategy(request: TransformRequest) -> None:
-    if request.batch_strategy is not None and request.split_type == "None":
-        raise _invalid(
-            "batch_strategy",
-            "BatchStrategy",
-            request.batch_strategy,
-            "needs split_type 'Line' (SageMaker batches records only once it splits objects into records); "
-            "with split_type 'None' each S3 object is one request, so set batch_strategy None (--batch-strategy None)",
-        )
-
-
-def _check_numbers(request: TransformRequest) -> None:
-    _check_int(request, "max_payload_mb", "MaxPayloadInMB", 0, 100)
-    _check_int(request, "max_concurrent_transforms", "MaxConcurrentTransforms", 1, None)
-    _check_int(request, "instance_count", "TransformResources.InstanceCount", 1, None)
-    _check_int(request, "invocation_timeout_s", "ModelClientConfig.InvocationsTimeoutInSeconds", 1, 3600)
-    _check_int(request, "invocation_max_retries", "ModelClientConfig.InvocationsMaxRetries", 0, 3)
-    total = request.max_payload_mb * request.max_concurrent_transforms
-    if total > MAX_PAYLOAD_TIMES_CONCURRENCY_MB:
-        raise _invalid(
-            "max_concurrent_transforms",
-            "MaxConcurrentTransforms",
-            request.max_concurrent_transforms,
-            f"times max_payload_mb {request.max_payload_mb} is {total} MB, over SageMaker's "
-            f"{MAX_PAYLOAD_TIMES_CONCURRENCY_MB} MB; lower one so that their product is at most "
-            f"{MAX_PAYLOAD_TIMES_CONCURRENCY_MB}",
-        )
-
-
-def _check_environment(request: TransformRequest) -> None:
-    env = request.environment
-    if len(env) > 16:
-        raise _invalid(
-            "environment", "Environment", sorted(env), f"has {len(env)} entries; SageMaker allows at most 16"
-        )
-    for key, value in env.items():
-        if not ENV_KEY.fullmatch(key):
-            raise _invalid("environment", "Environment", key, "keys are letters, digits and _, not starting a digit")
-        if not isinstance(value, str) or len(value) > 10240:
-            raise _invalid("environment", f"Environment[{key}]", value, "values are strings of at most 10240 chars")
-
-
 def _check_kms_key(request: TransformRequest) -> None:
     if request.kms_key_id is not None and not KMS_KEY.fullmatch(request.kms_key_id):
-        raise _invalid(
+        raise invalid(
             "kms_key_id",
             "TransformOutput.KmsKeyId",
             request.kms_key_id,
@@ -384,13 +290,5 @@ def transform_instance_types() -> frozenset[str]:
     return frozenset(model.shape_for("TransformInstanceType").enum)
 
 
-CHECKS: tuple[Callable[[TransformRequest], None], ...] = (
-    _check_names,
-    _check_uris,
-    _check_media_types,
-    _check_enums,
-    _check_batch_strategy,
-    _check_numbers,
-    _check_environment,
-    _check_kms_key,
-)
+CHECKS: tuple[Callable[[TransformRequest], None], ...] = (_check_names, _check_uris, _check_resources, _check_kms_key)
+"""The checks of what only a request in AWS has; `TransformSettings` checks the rest on construction."""

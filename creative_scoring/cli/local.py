@@ -112,6 +112,6 @@ def model_server(
 
 def transform(ctx: typer.Context) -> None:
     """Run a batch transform job on this machine, over a folder or an S3 prefix (transform --help)."""
-    from local_endpoint.batch import run_cli
+    from local_endpoint.transform.cli import run_cli
 
     raise typer.Exit(run_cli(ctx.args))

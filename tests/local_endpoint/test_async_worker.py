@@ -15,9 +15,9 @@ from local_endpoint.async_inference import (
     AsyncRequest,
     AsyncWorker,
     Notifier,
-    ObjectStore,
     RequestStore,
 )
+from local_endpoint.s3 import ObjectStore
 
 BUCKET = "async-test"
 ENDPOINT = "async-endpoint"

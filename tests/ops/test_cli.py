@@ -69,7 +69,7 @@ def test_every_option_reaches_the_request(
     options = {
         "content_type": "text/csv",
         "split_type": "None",
-        "compression": "Gzip",
+        "compression_type": "Gzip",
         "batch_strategy": None,
         "max_payload_mb": 20,
         "max_concurrent_transforms": 5,
