@@ -60,6 +60,21 @@ def _cooldowns(scaling: Scaling) -> _Cooldowns:
     )
 
 
+def _instance_target(
+    scope: Construct, endpoint: InstanceEndpointConfig, depends_on: IConstruct
+) -> appscaling.ScalableTarget:
+    """The variant's instance count, between the configured bounds."""
+    scaling = endpoint.scaling
+    return variant_target(
+        scope,
+        endpoint.name,
+        dimension=INSTANCE_COUNT,
+        low=scaling.min_instances,
+        high=scaling.max_instances,
+        depends_on=depends_on,
+    )
+
+
 class VariantAutoscaling(Construct):
     """Target tracking on invocations per instance, plus GPU utilisation on GPU instances."""
 
@@ -68,14 +83,7 @@ class VariantAutoscaling(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         scaling = endpoint.scaling
-        self.target = variant_target(
-            self,
-            endpoint.name,
-            dimension=INSTANCE_COUNT,
-            low=scaling.min_instances,
-            high=scaling.max_instances,
-            depends_on=depends_on,
-        )
+        self.target = _instance_target(self, endpoint, depends_on)
         self.target.scale_to_track_metric(
             "InvocationsPerInstance",
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
@@ -145,14 +153,7 @@ class AsyncAutoscaling(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, endpoint: AsyncConfig, depends_on: IConstruct) -> None:
         super().__init__(scope, construct_id)
         scaling = endpoint.scaling
-        self.target = variant_target(
-            self,
-            endpoint.name,
-            dimension=INSTANCE_COUNT,
-            low=scaling.min_instances,
-            high=scaling.max_instances,
-            depends_on=depends_on,
-        )
+        self.target = _instance_target(self, endpoint, depends_on)
         self.target.scale_to_track_metric(
             "BacklogPerInstance",
             custom_metric=queue_metric(endpoint.name, "ApproximateBacklogSizePerInstance", "Average"),
