@@ -88,12 +88,17 @@ def test_a_non_compliant_request_is_a_transform_error_naming_parameter_and_value
     assert TransformSettings(**compliant)
     with pytest.raises(TransformError) as raised:
         TransformSettings(**non_compliant)
-    message = str(raised.value)
+    assert_names_parameter_and_value(raised.value, non_compliant, api)
+    assert fix in str(raised.value)
+
+
+def assert_names_parameter_and_value(error: TransformError, non_compliant: dict[str, Any], api: str) -> None:
+    """The message names the field, SageMaker's parameter and the value, briefly; the error is a ValueError."""
+    message = str(error)
     named = [name for name in non_compliant if f"{name} (" in message]
     assert named, message
     assert api in message
     value = non_compliant[named[0]]
     assert isinstance(value, dict) or repr(value)[:40] in message
-    assert fix in message
     assert len(message) < 400
-    assert isinstance(raised.value, ValueError)
+    assert isinstance(error, ValueError)
