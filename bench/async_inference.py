@@ -29,7 +29,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from bench.processes import local_endpoint, progress
-from local_endpoint.real_stack import free_port
+from creative_scoring.net import free_port
 from training.dataset import generate
 
 ASYNC_ENDPOINT = "creative-scoring-dev-async"

@@ -28,10 +28,12 @@ from typing import Any
 
 import psutil
 
-from bench.processes import local_endpoint, progress, stop_tree, wait_until_up
+from bench.processes import local_endpoint, progress, stop_tree
 from creative_scoring.artifacts.archive import read_manifest, safe_extract
+from creative_scoring.net import free_port, wait_until_serving
 from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
-from local_endpoint.real_stack import RealStackServer, available, free_port
+from local_endpoint.headers import TARGET_MODEL
+from local_endpoint.real_stack import RealStackServer, available
 
 ARTIFACTS = MODEL_ARTIFACTS
 ENDPOINT = "creative-scoring-dev"
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"front + {backend}: cold invocations")
                 results.setdefault("cold_first_invoke_ms", {})[backend] = _cold_invocations(url)
                 results.setdefault("rss_mb_all_models_loaded", {})[backend] = _rss_mb(url, work / backend)
-                headers = {"X-Amzn-SageMaker-Target-Model": f"{MODEL}.tar.gz"}
+                headers = {TARGET_MODEL: f"{MODEL}.tar.gz"}
                 path = f"/endpoints/{ENDPOINT}/invocations"
                 results["throughput"][f"front+{backend}"] = _load_points(url + path, headers, args)
         for backend in ("embedded", "real-stack"):
@@ -84,7 +86,7 @@ def _bare_container(work: Path, backend: str) -> Iterator[str]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(f"{url}/ping", process)
+        wait_until_serving(f"{url}/ping", timeout_s=180, process=process)
         _register(url, model_dir)
         yield url
     finally:
@@ -112,7 +114,7 @@ def _invoke(url: str, target: str) -> None:
     request = urllib.request.Request(
         f"{url}/endpoints/{ENDPOINT}/invocations",
         json.dumps(instance).encode(),
-        {"Content-Type": "application/json", "X-Amzn-SageMaker-Target-Model": target},
+        {"Content-Type": "application/json", TARGET_MODEL: target},
     )
     with urllib.request.urlopen(request, timeout=120) as response:
         response.read()

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
-from local_endpoint.real_stack import free_port
+from creative_scoring.net import free_port, wait_until_serving
 
 
 @contextmanager
@@ -26,23 +24,10 @@ def local_endpoint(work: Path, *options: str) -> Iterator[str]:
         process = subprocess.Popen(command, stdout=log, stderr=log)
         url = f"http://127.0.0.1:{port}"
         try:
-            wait_until_up(f"{url}/_local/endpoints", process)
+            wait_until_serving(f"{url}/_local/endpoints", timeout_s=180, process=process)
             yield url
         finally:
             stop_tree(process.pid)
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} not ready after {timeout}s")
 
 
 def stop_tree(pid: int) -> None:

@@ -31,6 +31,7 @@ from typing import Any
 import anyio
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+from local_endpoint.headers import CUSTOM_ATTRIBUTES
 from local_endpoint.s3 import ObjectStore
 
 MAX_INPUT_BYTES = 1024**3
@@ -57,7 +58,7 @@ class AsyncRequest:
     received_at: float
     ttl_s: int
     timeout_s: int
-    token: str = field(default_factory=lambda: uuid.uuid4().hex)  # "": queued by a version without tokens
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 class RequestStore:
@@ -71,9 +72,6 @@ class RequestStore:
         self._db.execute("PRAGMA synchronous=FULL")
         columns = ", ".join(f"{name} TEXT" for name in AsyncRequest.__dataclass_fields__)
         self._db.execute(f"CREATE TABLE IF NOT EXISTS requests (seq INTEGER PRIMARY KEY, {columns}, status TEXT)")
-        existing = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
-        for name in AsyncRequest.__dataclass_fields__.keys() - existing:  # a state folder of an earlier version
-            self._db.execute(f"ALTER TABLE requests ADD COLUMN {name} TEXT")
 
     def add(self, request: AsyncRequest) -> None:
         values = asdict(request)
@@ -109,7 +107,7 @@ class RequestStore:
 
 def _request(row: dict[str, Any]) -> AsyncRequest:
     ints = {"received_at": float, "ttl_s": int, "timeout_s": int}
-    return AsyncRequest(**{k: ints[k](v) if k in ints else v for k, v in row.items()} | {"token": row["token"] or ""})
+    return AsyncRequest(**{k: ints[k](v) if k in ints else v for k, v in row.items()})
 
 
 class Notifier:
@@ -236,7 +234,7 @@ class AsyncWorker:
             owner = await anyio.to_thread.run_sync(self.objects.owner, location)
             if owner is None:
                 continue
-            if owner == request.token or not request.token:
+            if owner == request.token:
                 return status
             await anyio.to_thread.run_sync(self.objects.delete, location)
         outcome = await self._outcome(request)
@@ -273,7 +271,7 @@ class AsyncWorker:
                 raise  # S3 is unwell, not the request: it waits in the queue
             return _input_failure(request, f"{e.response['Error'].get('Code')} {e.response['Error'].get('Message')}")
         headers = {k: v for k, v in (("content-type", request.content_type), ("accept", request.accept),
-                   ("X-Amzn-SageMaker-Custom-Attributes", request.custom_attributes)) if v}  # fmt: skip
+                   (CUSTOM_ATTRIBUTES, request.custom_attributes)) if v}  # fmt: skip
         try:
             async with asyncio.timeout(request.timeout_s):
                 status, answer, content_type = await self.invoke(body, headers)

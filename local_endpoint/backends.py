@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import anyio
 
+from creative_scoring.net import free_port
 from local_endpoint.container import Container, EmbeddedContainer, HttpContainer
 from local_endpoint.settings import Settings
 
@@ -22,7 +23,7 @@ async def open_container(settings: Settings) -> AsyncIterator[Container]:
         finally:
             await container.close()
     elif settings.backend == "real-stack":
-        from local_endpoint.real_stack import RealStackServer, free_port
+        from local_endpoint.real_stack import RealStackServer
 
         server = RealStackServer(workdir=settings.workdir / "real-stack", port=free_port())
         url = await anyio.to_thread.run_sync(server.start)

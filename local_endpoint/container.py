@@ -29,9 +29,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from local_endpoint.headers import CUSTOM_ATTRIBUTES
 
-CUSTOM_ATTRIBUTES = "X-Amzn-SageMaker-Custom-Attributes"
-TARGET_MODEL = "X-Amzn-SageMaker-Target-Model"
 TRACEBACK = "\nTraceback (most recent call last):"  # what the toolkit puts between an error's message and trace
 
 log = logging.getLogger("local_endpoint.model_server")

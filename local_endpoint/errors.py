@@ -1,18 +1,13 @@
 """Runtime API errors, shaped so each AWS SDK raises the same exception class and fields as against SageMaker.
 
-The wire form follows what botocore and the JavaScript SDK v3 parse: the ``x-amzn-ErrorType`` header names
-the error shape (it wins over the body), the JSON body carries the shape's members, and ``x-amzn-RequestId``
-becomes ``ResponseMetadata.RequestId``.
+Each error carries its HTTP status, its shape's name and the shape's members; the front turns it into the wire
+form at the boundary (`local_endpoint.front.request_log.error_response`).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 
-from starlette.responses import Response
-
-ERROR_TYPE_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.sagemaker/"
 CONTAINER = "primary"
 
 
@@ -26,15 +21,6 @@ class RuntimeApiError(Exception):
         super().__init__(message)
         self.message = message
         self.members = members
-
-    def response(self, request_id: str) -> Response:
-        body = {"Message": self.message, **self.members}
-        return Response(
-            json.dumps(body),
-            status_code=self.status,
-            media_type="application/json",
-            headers={"x-amzn-RequestId": request_id, "x-amzn-ErrorType": self.shape + ERROR_TYPE_SUFFIX},
-        )
 
 
 class ValidationError(RuntimeApiError):

@@ -30,22 +30,20 @@ import contextlib
 import importlib.util
 import math
 import os
-import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-HOST = "127.0.0.1"
+import psutil
+
+from creative_scoring.net import HOST, PORTS, ServerExited, port_is_free, wait_until_serving
+
 HANDLER_DIR = Path(__file__).resolve().parent
 HANDLER_MODULE = "real_stack_handler"  # imported by the MMS workers from HANDLER_DIR
 REQUIRED_MODULES = {
@@ -60,7 +58,7 @@ PID_FILE_NAME = ".model_server.pid"  # written by the multi-model-server CLI int
 UNIX_SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the trailing NUL; MMS uses <TEMP>/.mms.sock.<port>
 VMARGS = "-XX:-UseContainerSupport -XX:-UsePerfData"  # the toolkit's default, and no /tmp/hsperfdata_<user>
 STOP_GRACE_S = 10.0
-MAX_PORT = 32766  # MMS refuses a port of 32767 or more ("Invalid port number"), i.e. all of Linux's ephemeral range
+MAX_PORT = PORTS.stop - 1  # MMS refuses a port of 32767 or more ("Invalid port number")
 _SERVE_FLAG = "--serve"
 
 
@@ -77,16 +75,6 @@ def available() -> str | None:
     if not _cli().is_file():
         return f"{_cli()} not found (pip install -r requirements-real-stack.txt)"
     return None
-
-
-def free_port(low: int = 20000, high: int = MAX_PORT) -> int:
-    """A port in ``[low, high]`` that is free on 127.0.0.1 now (asking the OS for port 0 gives one MMS refuses)."""
-    candidates = list(range(low, high + 1))
-    random.shuffle(candidates)
-    for port in candidates:
-        if _port_free(port):
-            return port
-    raise RuntimeError(f"no free port between {low} and {high} on {HOST}")
 
 
 class RealStackServer:
@@ -146,11 +134,11 @@ class RealStackServer:
         return self._launcher is not None and self._launcher.poll() is None
 
     def start(self) -> str:
-        """Start the server and wait until ``GET /ping`` answers 200; return the base URL.
+        """Start the server and wait until ``GET /ping`` answers 2xx; return the base URL.
 
         Raises:
             RuntimeError: the stack is not installed, the port is taken, or the server exited during start-up.
-            TimeoutError: ``/ping`` did not answer 200 within ``startup_timeout_s``.
+            TimeoutError: ``/ping`` did not answer 2xx within ``startup_timeout_s``.
         """
         if self._launcher is not None:
             raise RuntimeError(f"the server is already started at {self.url}")
@@ -169,17 +157,16 @@ class RealStackServer:
                 start_new_session=True,  # its own session: every process of the server is found by session id
             )
         atexit.register(self.stop)
-        deadline = time.monotonic() + self.startup_timeout_s
-        while time.monotonic() < deadline:
-            code = self._launcher.poll()
-            if code is not None:
-                self.stop()
-                raise RuntimeError(f"the model server exited with status {code} during start-up\n{self.log_tail()}")
-            if _ping(self.url) == 200:
-                return self.url
-            time.sleep(0.1)
-        self.stop()
-        raise TimeoutError(f"{self.url}/ping did not answer 200 within {self.startup_timeout_s} s\n{self.log_tail()}")
+        try:
+            wait_until_serving(f"{self.url}/ping", timeout_s=self.startup_timeout_s, process=self._launcher)
+        except ServerExited as e:
+            code = self._launcher.returncode
+            self.stop()
+            raise RuntimeError(f"the model server exited with status {code} during start-up\n{self.log_tail()}") from e
+        except TimeoutError as e:
+            self.stop()
+            raise TimeoutError(f"{e}\n{self.log_tail()}") from e
+        return self.url
 
     def stop(self) -> None:
         """Stop the launcher, Java and every worker process; safe to call more than once."""
@@ -196,10 +183,9 @@ class RealStackServer:
         except subprocess.TimeoutExpired:
             launcher.kill()
             launcher.wait()
-        if java_pid in tracked:
-            _wait_gone({java_pid: tracked[java_pid]}, STOP_GRACE_S)
+        _wait_gone({process for process in tracked if process.pid == java_pid}, STOP_GRACE_S)
         for sig in (signal.SIGTERM, signal.SIGKILL):  # then the workers MMS leaves behind, and any straggler
-            tracked.update(_server_processes(launcher.pid, None))
+            tracked |= _server_processes(launcher.pid, None)
             _signal(tracked, sig)
             if _wait_gone(tracked, STOP_GRACE_S / 2):
                 break
@@ -234,7 +220,7 @@ class RealStackServer:
             raise RuntimeError(f"a model server started in {self.workdir} earlier is still running (pid {java_pid})")
         with contextlib.suppress(FileNotFoundError):
             self.pid_file.unlink()
-        if not _port_free(self.port):
+        if not port_is_free(self.port):
             raise RuntimeError(f"port {self.port} on {HOST} is in use")
 
     def _environment(self) -> dict[str, str]:
@@ -274,65 +260,48 @@ class RealStackServer:
 # --- processes -------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Process:
-    pid: int
-    ppid: int
-    session: int
-    start: int  # clock ticks after boot: tells a process from a later one that reuses its pid
-    gone: bool  # a zombie or a dying process: it has exited but is not reaped yet
-
-
-def _processes() -> dict[int, _Process]:
-    table = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(entry.path, "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()  # the command name may hold spaces and parentheses
-        pid = int(entry.name)
-        table[pid] = _Process(pid, int(fields[1]), int(fields[3]), int(fields[19]), fields[0] in ("Z", "X"))
-    return table
-
-
-def _server_processes(launcher_pid: int, java_pid: int | None) -> dict[int, int]:
-    """pid -> start time of the launcher's session and of the descendants of the launcher and of Java.
+def _server_processes(launcher_pid: int, java_pid: int | None) -> set[psutil.Process]:
+    """The live processes of the launcher's session, the launcher and Java, and the descendants of all of them.
 
     Java is started by the ``multi-model-server`` CLI, which exits at once, so Java and its workers are re-parented
     away from the launcher; they keep its session, though, unless something calls setsid.
     """
-    table = _processes()
-    roots = {pid for pid in (launcher_pid, java_pid) if pid is not None and pid in table}
-    found = {pid for pid, process in table.items() if process.session == launcher_pid} | roots
-    children: dict[int, list[int]] = {}
-    for process in table.values():
-        children.setdefault(process.ppid, []).append(process.pid)
-    stack = list(found)
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return {pid: table[pid].start for pid in found if not table[pid].gone}
+    found = {process for process in psutil.process_iter() if _session(process.pid) == launcher_pid}
+    for pid in (launcher_pid, java_pid):
+        if pid is not None:  # psutil.Process(None) is this process
+            with contextlib.suppress(psutil.Error):
+                found.add(psutil.Process(pid))
+    for process in list(found):
+        with contextlib.suppress(psutil.Error):
+            found.update(process.children(recursive=True))
+    return {process for process in found if _alive(process)}
 
 
-def _alive(tracked: dict[int, int]) -> list[int]:
-    table = _processes()
-    return [pid for pid, start in tracked.items() if pid in table and table[pid].start == start and not table[pid].gone]
+def _session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except OSError:
+        return None
 
 
-def _signal(tracked: dict[int, int], sig: signal.Signals) -> None:
-    for pid in _alive(tracked):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, sig)
+def _alive(process: psutil.Process) -> bool:
+    """Not exited, and not a later process that reuses the pid; a zombie has exited (it is not reaped yet)."""
+    try:
+        return process.is_running() and process.status() not in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
+    except psutil.Error:
+        return False
 
 
-def _wait_gone(tracked: dict[int, int], timeout_s: float) -> bool:
+def _signal(processes: set[psutil.Process], sig: signal.Signals) -> None:
+    for process in processes:
+        if _alive(process):
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(sig)
+
+
+def _wait_gone(processes: set[psutil.Process], timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
-    while _alive(tracked):
+    while any(_alive(process) for process in processes):
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
@@ -341,8 +310,8 @@ def _wait_gone(tracked: dict[int, int], timeout_s: float) -> bool:
 
 def _is_model_server(pid: int) -> bool:
     try:
-        return MMS_MAIN_CLASS in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
+        return MMS_MAIN_CLASS in psutil.Process(pid).cmdline()
+    except psutil.Error:
         return False
 
 
@@ -361,30 +330,6 @@ def _cli() -> Path:
     return Path(sys.executable).parent / "multi-model-server"
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-_NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def _ping(url: str) -> int | None:
-    try:
-        with _NO_PROXY.open(f"{url}/ping", timeout=2) as response:
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return None
-
-
 # --- the child process: the framework containers' `serve` entrypoint -------------------------------------------
 
 
@@ -393,10 +338,10 @@ class _JavaProcess:
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
-        self._start = _processes()[pid].start
+        self._process = psutil.Process(pid)
 
     def wait(self) -> None:
-        while _alive({self.pid: self._start}):
+        while _alive(self._process):
             time.sleep(0.2)
 
 

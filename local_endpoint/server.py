@@ -12,7 +12,7 @@ from creative_scoring.artifacts.archive import read_manifest
 from creative_scoring.paths import SAMPLES
 from local_endpoint.backends import open_container
 from local_endpoint.container import EmbeddedContainer, create_container_app
-from local_endpoint.front import create_app
+from local_endpoint.front.app import create_app
 from local_endpoint.real_stack import available as real_stack_missing
 from local_endpoint.settings import Settings
 

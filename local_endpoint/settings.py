@@ -20,7 +20,6 @@ from creative_scoring.config.naming import component_name
 ROOT = Path(__file__).resolve().parent.parent
 REALTIME_MAX_BODY = 6 * 1024 * 1024
 SERVERLESS_MAX_BODY = 4 * 1024 * 1024
-BACKENDS = ("embedded", "real-stack", "container")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,10 +47,6 @@ class LocalEndpoint:
     @property
     def multi_model(self) -> bool:
         return issubclass(self.mode, MultiModelConfig)
-
-    @property
-    def is_serverless(self) -> bool:
-        return issubclass(self.mode, ServerlessConfig)
 
     @property
     def is_async(self) -> bool:

@@ -98,9 +98,6 @@ class Dataset:
         index = np.asarray(rows, dtype=np.int64)
         return Dataset([self.creatives[i] for i in index], self.probabilities[index], self.labels[index])
 
-    def where_channel(self, channel: str) -> Dataset:
-        return self.subset([i for i, c in enumerate(self.creatives) if c["channel"] == channel])
-
 
 def generate(rows: int, seed: int) -> Dataset:
     """The same `rows` creatives, probabilities and labels for the same `seed`, on every machine."""

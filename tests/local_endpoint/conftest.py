@@ -5,11 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,16 +19,12 @@ from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from creative_scoring.artifacts.archive import read_members, write_archive
+from creative_scoring.net import ServerExited, wait_until_serving
+from creative_scoring.net import free_port as free_port  # the test modules take it from here
 from creative_scoring.paths import MODEL_ARTIFACTS, ROOT
 
 DEV_ENDPOINT = "creative-scoring-dev"
 PROD_ENDPOINT = "creative-scoring-prod"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 ECHO_ATTRIBUTES = """
@@ -57,18 +51,13 @@ class LocalServer:
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process.wait()
-                raise RuntimeError(f"local endpoint exited: {self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/_local/endpoints", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"local endpoint not ready in {timeout}s: {self.log_path.read_text()}")
+        try:
+            wait_until_serving(f"{self.url}/_local/endpoints", timeout_s=timeout, process=self.process)
+        except ServerExited as e:
+            raise RuntimeError(f"local endpoint exited: {self.log_path.read_text()}") from e
+        except TimeoutError as e:
+            self.stop()
+            raise RuntimeError(f"local endpoint not ready in {timeout}s: {self.log_path.read_text()}") from e
 
     def describe(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.url}/_local/endpoints", timeout=5) as response:
@@ -117,6 +106,18 @@ def prod_server(server_tmp: Path) -> Iterator[LocalServer]:
     server = LocalServer(server_tmp, "--env", "prod")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def dev(dev_server: LocalServer) -> Any:
+    """boto3's runtime client for the dev endpoints."""
+    return sagemaker_runtime(dev_server.url)
+
+
+@pytest.fixture(scope="module")
+def prod(prod_server: LocalServer) -> Any:
+    """boto3's runtime client for the prod endpoints."""
+    return sagemaker_runtime(prod_server.url)
 
 
 def _load(server: LocalServer, target: str) -> None:

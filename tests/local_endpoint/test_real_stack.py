@@ -17,8 +17,9 @@ import httpx
 import pytest
 
 from creative_scoring.artifacts.archive import safe_extract
+from creative_scoring.net import free_port
 from creative_scoring.paths import MODEL_ARTIFACTS, SAMPLES
-from local_endpoint.real_stack import RealStackServer, available, free_port
+from local_endpoint.real_stack import RealStackServer, available
 from tests.conftest import MANIFEST
 
 REASON = available()

@@ -1,17 +1,19 @@
-"""Hostile input at the front, through stock boto3 and raw sockets: a client's mistake is never a 5xx from the
-front, and what the model server logs goes to the endpoint's log, not to the client."""
+"""The request log: one line per request, the model's traceback in the endpoint's log and not in the client's
+answer, and a client that leaves early is one quiet line."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from typing import Any
 
 import pytest
 
-from tests.artifacts.test_handler_chain import NOT_UTF8
+from creative_scoring.paths import SAMPLES
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
 
+CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 V1 = "creative-scorer-v1.tar.gz"
 
 
@@ -25,17 +27,19 @@ def _wait_for_log(server: LocalServer, offset: int, text: str, timeout: float = 
     raise AssertionError(f"{text!r} never reached the log: {server.log()[offset:]}")
 
 
-@pytest.mark.parametrize("body", NOT_UTF8.values(), ids=NOT_UTF8.keys())
-def test_a_body_that_is_not_utf8_is_the_models_error_with_its_original_500(
-    dev_server: LocalServer, body: bytes
-) -> None:
-    client = sagemaker_runtime(dev_server.url)
-    with pytest.raises(client.exceptions.ModelError) as raised:
-        client.invoke_endpoint(EndpointName=DEV_ENDPOINT, TargetModel=V1, Body=body, ContentType="application/json")
-    error: dict[str, Any] = raised.value.response
-    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
-    assert error["OriginalStatusCode"] == 500
-    assert error["OriginalMessage"].startswith("'utf-8' codec can't decode")
+def test_every_request_is_logged_with_endpoint_target_status_and_latency(dev: Any, dev_server: LocalServer) -> None:
+    dev.invoke_endpoint(
+        EndpointName=DEV_ENDPOINT,
+        TargetModel="creative-scorer-v2.tar.gz",
+        Body=CREATIVES,
+        ContentType="application/json",
+        InferenceId="log-check",
+    )
+    lines = [line for line in dev_server.log().splitlines() if f"/aws/sagemaker/Endpoints/{DEV_ENDPOINT}" in line]
+    record = json.loads(lines[-1].split(" AllTraffic/local ", 1)[1])
+    assert record["target"] == "creative-scorer-v2.tar.gz"
+    assert record["status"] == 200
+    assert record["latencyMs"] >= record["modelLatencyMs"] > 0
 
 
 def test_the_handlers_traceback_goes_to_the_endpoints_log_and_not_to_the_client(dev_server: LocalServer) -> None:

@@ -1,22 +1,18 @@
-"""Failures of the local machine or of the model server reach boto3 as SageMaker's service errors."""
+"""Failures of the local machine, of the model server or of the model reach boto3 as SageMaker's service errors;
+a client's mistake is never a 5xx from the front."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import sys
-import urllib.error
-import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from creative_scoring.paths import MODEL_ARTIFACTS, ROOT, SAMPLES
+from creative_scoring.paths import SAMPLES
+from tests.artifacts.test_handler_chain import NOT_UTF8
 from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
+V1 = "creative-scorer-v1.tar.gz"
 
 
 def _invoke(client: Any, target: str = "creative-scorer-v1.tar.gz") -> Any:
@@ -49,21 +45,14 @@ def test_a_model_that_does_not_answer_in_time_is_a_model_error_with_status_0(slo
     assert "timed out while waiting for a response from container primary" in raised.value.response["OriginalMessage"]
 
 
-def test_ping_is_healthy_only_while_the_model_server_answers(
-    dev_server: LocalServer, unavailable_server: LocalServer
+@pytest.mark.parametrize("body", NOT_UTF8.values(), ids=NOT_UTF8.keys())
+def test_a_body_that_is_not_utf8_is_the_models_error_with_its_original_500(
+    dev_server: LocalServer, body: bytes
 ) -> None:
-    with urllib.request.urlopen(f"{dev_server.url}/ping", timeout=10) as healthy:
-        assert (healthy.status, json.load(healthy)["status"]) == (200, "Healthy")
-    with pytest.raises(urllib.error.HTTPError) as unhealthy:
-        urllib.request.urlopen(f"{unavailable_server.url}/ping", timeout=10)
-    assert unhealthy.value.code == 503
-    assert json.load(unhealthy.value)["status"] == "Unhealthy"
-
-
-def test_a_models_folder_without_a_manifest_says_what_is_missing_and_where(tmp_path: Path) -> None:
-    shutil.copy(MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz", tmp_path)
-    command = [sys.executable, "-m", "creative_scoring", "serve", "--port", "0", "--models-dir", str(tmp_path)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 2
-    assert f"the models folder {tmp_path} has no manifest.json" in result.stderr
-    assert "Traceback" not in result.stderr
+    client = sagemaker_runtime(dev_server.url)
+    with pytest.raises(client.exceptions.ModelError) as raised:
+        client.invoke_endpoint(EndpointName=DEV_ENDPOINT, TargetModel=V1, Body=body, ContentType="application/json")
+    error: dict[str, Any] = raised.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["OriginalStatusCode"] == 500
+    assert error["OriginalMessage"].startswith("'utf-8' codec can't decode")

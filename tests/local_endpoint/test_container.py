@@ -1,7 +1,8 @@
-"""The same requests, good and bad, through the embedded backend and the real stack (Multi Model Server with
-the SageMaker inference toolkit), both behind the front: same status, body and content type. Besides the
-reference archives, small handler modules pin down the toolkit's semantics: default handlers for the ones a
-module omits, and which exceptions set the status."""
+"""The embedded model server against the reference: the same requests, good and bad, through the embedded backend
+and the real stack (Multi Model Server with the SageMaker inference toolkit), both behind the front: same status,
+body and content type. Besides the reference archives, small handler modules pin down the toolkit's semantics:
+default handlers for the ones a module omits, and which exceptions set the status. And the response headers a
+handler sets through the model server's context come back to the client."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from creative_scoring.artifacts.archive import write_archive
 from creative_scoring.paths import SAMPLES
 from local_endpoint.real_stack import available
 from tests.artifacts.test_handler_chain import NOT_UTF8
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, copy_reference_archives
+from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, copy_reference_archives, sagemaker_runtime
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 SOCIAL = (SAMPLES / "social.jsonl").read_bytes()
@@ -160,3 +161,16 @@ def test_parity_covers_successes_and_each_kind_of_client_error(servers: dict[str
         for name in cases
     }
     assert original == cases
+
+
+def test_custom_attributes_set_by_the_handler_come_back(slow_server: LocalServer) -> None:
+    client = sagemaker_runtime(slow_server.url)
+    response = client.invoke_endpoint(
+        EndpointName=DEV_ENDPOINT,
+        TargetModel="echo.tar.gz",
+        Body=CREATIVES,
+        ContentType="application/json",
+        CustomAttributes="trace=42",
+    )
+    assert response["CustomAttributes"] == "echo:trace=42"
+    assert json.loads(response["Body"].read())["predictions"]

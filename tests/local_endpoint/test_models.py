@@ -53,9 +53,19 @@ def server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     # 2.5 MiB holds two of the ~1.1 MB archives and the ~0.5 MB one, but not all three.
     args = ["--env", "local", "--config", str(_config(tmp / "cdk.json")), "--models-dir", str(models_dir)]
     server = LocalServer(tmp, *args, "--cache-mb", "2.5", "--load-timeout", "3")
-    _invoke(sagemaker_runtime(server.url), "creative-scorer-v2.tar.gz")  # first load also imports torch
-    yield server
-    server.stop()
+    try:
+        client = sagemaker_runtime(server.url)
+        for _ in range(60):  # the first load also imports torch, which may outlast the load timeout when busy
+            try:
+                _invoke(client, "creative-scorer-v2.tar.gz")
+                break
+            except client.exceptions.ModelNotReadyException:
+                continue
+        else:
+            raise RuntimeError("creative-scorer-v2 did not load in 60 load timeouts")
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,34 @@
+"""What the routes of one running front share: the app's lifespan makes it, and each request finds it in its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+
+from local_endpoint.async_inference import AsyncService
+from local_endpoint.errors import ValidationError
+from local_endpoint.headers import check_endpoint_name
+from local_endpoint.models import ModelManager
+from local_endpoint.settings import LocalEndpoint, Settings
+
+
+@dataclass
+class Front:
+    settings: Settings
+    models: ModelManager
+    async_service: AsyncService | None = None  # None when no endpoint is asynchronous
+    in_flight: dict[str, int] = field(default_factory=dict)  # serverless invocations under way, per endpoint
+
+    def endpoint(self, name: str) -> LocalEndpoint:
+        """The endpoint called ``name``; a `ValidationError` when the name is malformed or unknown."""
+        check_endpoint_name(name)
+        endpoint = self.settings.endpoint(name)
+        if endpoint is None:
+            raise ValidationError(f"Endpoint {name} of account {self.settings.account} not found.")
+        return endpoint
+
+
+def front_of(request: Request) -> Front:
+    front: Front = request.state.front
+    return front
