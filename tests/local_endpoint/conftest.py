@@ -21,7 +21,7 @@ from moto.server import ThreadedMotoServer
 from creative_scoring.artifacts.archive import read_members, write_archive
 from creative_scoring.net import ServerExited, wait_until_serving
 from creative_scoring.net import free_port as free_port  # the test modules take it from here
-from creative_scoring.paths import MODEL_ARTIFACTS, ROOT
+from creative_scoring.paths import MODEL_ARTIFACTS, ROOT, SAMPLES
 
 DEV_ENDPOINT = "creative-scoring-dev"
 PROD_ENDPOINT = "creative-scoring-prod"
@@ -210,3 +210,12 @@ def slow_server(server_tmp: Path) -> Iterator[LocalServer]:
     yield server
     release.touch()
     server.stop()
+
+
+CREATIVES = (SAMPLES / "creatives.json").read_bytes()
+
+
+def invoke_json(client: Any, endpoint: str, target: str | None, body: bytes = CREATIVES, **extra: Any) -> Any:
+    """``InvokeEndpoint`` with a JSON body, naming ``target`` as ``TargetModel`` when given."""
+    targeted = {"TargetModel": target} if target is not None else {}
+    return client.invoke_endpoint(EndpointName=endpoint, Body=body, ContentType="application/json", **targeted, **extra)

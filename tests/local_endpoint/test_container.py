@@ -19,7 +19,13 @@ from creative_scoring.artifacts.archive import write_archive
 from creative_scoring.paths import SAMPLES
 from local_endpoint.real_stack import available
 from tests.artifacts.test_handler_chain import NOT_UTF8
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, copy_reference_archives, sagemaker_runtime
+from tests.local_endpoint.conftest import (
+    DEV_ENDPOINT,
+    LocalServer,
+    copy_reference_archives,
+    invoke_json,
+    sagemaker_runtime,
+)
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 SOCIAL = (SAMPLES / "social.jsonl").read_bytes()
@@ -165,12 +171,6 @@ def test_parity_covers_successes_and_each_kind_of_client_error(servers: dict[str
 
 def test_custom_attributes_set_by_the_handler_come_back(slow_server: LocalServer) -> None:
     client = sagemaker_runtime(slow_server.url)
-    response = client.invoke_endpoint(
-        EndpointName=DEV_ENDPOINT,
-        TargetModel="echo.tar.gz",
-        Body=CREATIVES,
-        ContentType="application/json",
-        CustomAttributes="trace=42",
-    )
+    response = invoke_json(client, DEV_ENDPOINT, "echo.tar.gz", CustomAttributes="trace=42")
     assert response["CustomAttributes"] == "echo:trace=42"
     assert json.loads(response["Body"].read())["predictions"]

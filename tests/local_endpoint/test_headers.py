@@ -6,17 +6,16 @@ from __future__ import annotations
 from typing import Any
 
 from creative_scoring.paths import SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT
+from tests.local_endpoint.conftest import DEV_ENDPOINT, invoke_json
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 
 
 def test_custom_attributes_and_inference_id_are_accepted(dev: Any) -> None:
-    response = dev.invoke_endpoint(
-        EndpointName=DEV_ENDPOINT,
-        TargetModel="creative-scorer-v1.tar.gz",
-        Body=CREATIVES,
-        ContentType="application/json",
+    response = invoke_json(
+        dev,
+        DEV_ENDPOINT,
+        "creative-scorer-v1.tar.gz",
         CustomAttributes="trace=abc",
         InferenceId="inf-1",
         TargetVariant="AllTraffic",

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from creative_scoring.paths import SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer
+from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, invoke_json
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 
@@ -27,12 +27,7 @@ def test_ping_is_healthy_only_while_the_model_server_answers(
 
 
 def test_introspection_lists_endpoints_and_loaded_models(dev: Any, dev_server: LocalServer) -> None:
-    dev.invoke_endpoint(
-        EndpointName=DEV_ENDPOINT,
-        TargetModel="creative-scorer-v1.tar.gz",
-        Body=CREATIVES,
-        ContentType="application/json",
-    )
+    invoke_json(dev, DEV_ENDPOINT, "creative-scorer-v1.tar.gz")
     described = dev_server.describe()
     assert {e["name"]: e["hosting"] for e in described["endpoints"]} == {
         DEV_ENDPOINT: "multi-model",

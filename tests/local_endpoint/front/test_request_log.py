@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from creative_scoring.paths import SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, sagemaker_runtime
+from tests.local_endpoint.conftest import DEV_ENDPOINT, LocalServer, invoke_json, sagemaker_runtime
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 V1 = "creative-scorer-v1.tar.gz"
@@ -28,13 +28,7 @@ def _wait_for_log(server: LocalServer, offset: int, text: str, timeout: float = 
 
 
 def test_every_request_is_logged_with_endpoint_target_status_and_latency(dev: Any, dev_server: LocalServer) -> None:
-    dev.invoke_endpoint(
-        EndpointName=DEV_ENDPOINT,
-        TargetModel="creative-scorer-v2.tar.gz",
-        Body=CREATIVES,
-        ContentType="application/json",
-        InferenceId="log-check",
-    )
+    invoke_json(dev, DEV_ENDPOINT, "creative-scorer-v2.tar.gz", InferenceId="log-check")
     lines = [line for line in dev_server.log().splitlines() if f"/aws/sagemaker/Endpoints/{DEV_ENDPOINT}" in line]
     record = json.loads(lines[-1].split(" AllTraffic/local ", 1)[1])
     assert record["target"] == "creative-scorer-v2.tar.gz"
