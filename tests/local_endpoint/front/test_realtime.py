@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from creative_scoring.paths import SAMPLES
-from tests.local_endpoint.conftest import DEV_ENDPOINT, PROD_ENDPOINT
+from tests.local_endpoint.conftest import DEV_ENDPOINT, PROD_ENDPOINT, invoke_json
 
 CREATIVES = (SAMPLES / "creatives.json").read_bytes()
 SOCIAL = (SAMPLES / "social.jsonl").read_bytes()
@@ -54,9 +54,9 @@ def test_every_model_scores_through_its_inference_component(prod: Any, model: st
     assert response["ContentType"] == "application/json"  # missing Accept: the toolkit's default
 
 
-def _error(call: Any, **params: Any) -> Any:
+def _error(call: Any, *args: Any, **params: Any) -> Any:
     with pytest.raises(ClientError) as raised:
-        call(**params)
+        call(*args, **params)
     return raised.value
 
 
@@ -89,13 +89,7 @@ def test_malformed_requests_are_validation_errors(dev: Any, params: dict[str, st
 
 
 def test_target_model_on_an_inference_component_endpoint_is_a_validation_error(prod: Any) -> None:
-    error = _error(
-        prod.invoke_endpoint,
-        EndpointName=PROD_ENDPOINT,
-        TargetModel="creative-scorer-v1.tar.gz",
-        Body=CREATIVES,
-        ContentType="application/json",
-    )
+    error = _error(invoke_json, prod, PROD_ENDPOINT, "creative-scorer-v1.tar.gz")
     assert isinstance(error, prod.exceptions.ValidationError)
     assert "is not a multi-model endpoint and does not support target model header" in str(error)
 
@@ -108,13 +102,7 @@ def test_missing_inference_component_name_is_a_validation_error(prod: Any) -> No
 
 def test_body_over_6_mib_is_a_validation_error(dev: Any) -> None:
     body = b" " * (6 * 1024 * 1024 + 1)
-    error = _error(
-        dev.invoke_endpoint,
-        EndpointName=DEV_ENDPOINT,
-        TargetModel="creative-scorer-v1.tar.gz",
-        Body=body,
-        ContentType="application/json",
-    )
+    error = _error(invoke_json, dev, DEV_ENDPOINT, "creative-scorer-v1.tar.gz", body)
     assert isinstance(error, dev.exceptions.ValidationError)
     assert "has oversize body" in str(error)
 
