@@ -20,22 +20,10 @@ import boto3
 from botocore.exceptions import BotoCoreError
 
 from creative_scoring.config.naming import stack_name
-from ops.transform import (
-    AwsCallError,
-    Interrupted,
-    JobFailed,
-    TransformError,
-    TransformRequest,
-    build_request,
-    default_output_uri,
-    find_model,
-    run,
-    stack_outputs,
-    transform_instance_types,
-)
+from ops import transform as job
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-DEFAULTS = {f.name: f.default for f in fields(TransformRequest)}
+DEFAULTS = {f.name: f.default for f in fields(job.TransformRequest)}
 POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
 HINTS = {  # by error code
     "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, `aws configure` or `aws sso login`)",
@@ -70,16 +58,16 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
         return e.code if isinstance(e.code, int) else EXIT_INVALID
     try:
         description = _transform(args, client_factory)
-    except JobFailed as e:
+    except job.JobFailed as e:
         print(e, file=sys.stderr)
         return EXIT_JOB_FAILED
-    except TransformError as e:
+    except job.TransformError as e:
         print(f"invalid transform request: {e}", file=sys.stderr)
         return EXIT_INVALID
-    except AwsCallError as e:
+    except job.AwsCallError as e:
         print(_aws_error(e, args.region), file=sys.stderr)
         return EXIT_AWS
-    except Interrupted as e:  # a KeyboardInterrupt, so caught first
+    except job.Interrupted as e:  # a KeyboardInterrupt, so caught first
         print(_interrupted(e, args.region), file=sys.stderr)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
@@ -97,16 +85,16 @@ def _transform(args: argparse.Namespace, client_factory: ClientFactory) -> dict[
     stack = stack_name(args.env)
     outputs: dict[str, str] = {}
     if args.endpoint and not (args.model and args.output):  # one DescribeStacks for the Model and the output
-        outputs = stack_outputs(_client(client_factory, "cloudformation", args.region), stack)
-    model = args.model or find_model(None, stack, args.endpoint, outputs)
+        outputs = job.stack_outputs(_client(client_factory, "cloudformation", args.region), stack)
+    model = args.model or job.find_model(None, stack, args.endpoint, outputs)
     job_name = args.job_name or default_job_name(args.endpoint or model, datetime.now(UTC))
-    output = args.output or default_output_uri(outputs, stack, args.endpoint, job_name)
-    request = build_request(job_name, model, args.input, output, **_options(args))
+    output = args.output or job.default_output_uri(outputs, stack, args.endpoint, job_name)
+    request = job.build_request(job_name, model, args.input, output, **_options(args))
     sagemaker = _client(client_factory, "sagemaker", args.region)
-    return run(sagemaker, request, wait=not args.no_wait, poll_s=args.poll_s, progress=_progress)
+    return job.run(sagemaker, request, wait=not args.no_wait, poll_s=args.poll_s, progress=_progress)
 
 
-def _aws_error(e: AwsCallError, region: str | None) -> str:
+def _aws_error(e: job.AwsCallError, region: str | None) -> str:
     hints = [HINTS[e.code]] if e.code in HINTS else []
     if e.api == "DescribeTransformJob" and e.job_name:
         hints.append(
@@ -116,7 +104,7 @@ def _aws_error(e: AwsCallError, region: str | None) -> str:
     return "; ".join([str(e), *hints])
 
 
-def _interrupted(e: Interrupted, region: str | None) -> str:
+def _interrupted(e: job.Interrupted, region: str | None) -> str:
     stop = f"stop it: {_aws_cli('stop', e.job_name, region)}"
     if e.created is None:
         return (
@@ -138,7 +126,7 @@ def _client(client_factory: ClientFactory, service: str, region: str | None) -> 
     try:
         return client_factory(service, region)
     except BotoCoreError as e:
-        raise AwsCallError(f"creating the {service} client", type(e).__name__, str(e)) from e
+        raise job.AwsCallError(f"creating the {service} client", type(e).__name__, str(e)) from e
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
@@ -257,7 +245,7 @@ def _how(group: argparse._ArgumentGroup) -> None:
 
 
 def _resources(group: argparse._ArgumentGroup) -> None:
-    types = len(transform_instance_types())
+    types = len(job.transform_instance_types())
     group.add_argument(
         "--instance-type",
         default=DEFAULTS["instance_type"],

@@ -24,16 +24,21 @@ def _predictions(response: dict[str, Any]) -> list[dict[str, Any]]:
     return list(json.loads(body)["predictions"])
 
 
+def _sample(model: str) -> tuple[bytes, str]:
+    """The sample request body each model reads, and its content type."""
+    return SAMPLE_FOR.get(model, (CREATIVES, "application/json"))
+
+
+def _score(client: Any, model: str, **target: str) -> dict[str, Any]:
+    body, content_type = _sample(model)
+    response: dict[str, Any] = client.invoke_endpoint(Body=body, ContentType=content_type, **target)
+    return response
+
+
 @pytest.mark.parametrize("model", ["creative-scorer-v1", "creative-scorer-v2", "creative-scorer-social-v1"])
 def test_every_model_scores_through_target_model_on_the_multi_model_endpoint(dev: Any, model: str) -> None:
-    body, content_type = SAMPLE_FOR.get(model, (CREATIVES, "application/json"))
-    response = dev.invoke_endpoint(
-        EndpointName=DEV_ENDPOINT,
-        TargetModel=f"{model}.tar.gz",
-        Body=body,
-        ContentType=content_type,
-        Accept=content_type,
-    )
+    content_type = _sample(model)[1]
+    response = _score(dev, model, EndpointName=DEV_ENDPOINT, TargetModel=f"{model}.tar.gz", Accept=content_type)
     assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert response["InvokedProductionVariant"] == "AllTraffic"
     assert response["ContentType"] == content_type
@@ -43,13 +48,7 @@ def test_every_model_scores_through_target_model_on_the_multi_model_endpoint(dev
 
 @pytest.mark.parametrize("model", ["creative-scorer-v1", "creative-scorer-v2", "creative-scorer-social-v1"])
 def test_every_model_scores_through_its_inference_component(prod: Any, model: str) -> None:
-    body, content_type = SAMPLE_FOR.get(model, (CREATIVES, "application/json"))
-    response = prod.invoke_endpoint(
-        EndpointName=PROD_ENDPOINT,
-        InferenceComponentName=f"{PROD_ENDPOINT}-{model}",
-        Body=body,
-        ContentType=content_type,
-    )
+    response = _score(prod, model, EndpointName=PROD_ENDPOINT, InferenceComponentName=f"{PROD_ENDPOINT}-{model}")
     assert {p["model"] for p in _predictions(response)} == {model}
     assert response["ContentType"] == "application/json"  # missing Accept: the toolkit's default
 
