@@ -11,24 +11,17 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Callable
 from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.exceptions import BotoCoreError
-
 from creative_scoring.config.naming import stack_name
+from ops import aws
 from ops import transform as job
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 DEFAULTS = {f.name: f.default for f in fields(job.TransformRequest)}
 POSITIONAL = ("job_name", "model_name", "input_uri", "output_uri")  # build_request's named arguments
-HINTS = {  # by error code
-    "NoCredentialsError": "configure AWS credentials (AWS_PROFILE, `aws configure` or `aws sso login`)",
-    "NoRegionError": "pass --region or set AWS_REGION",
-}
 EPILOG = """\
 Without --output the results go to the stack output <Endpoint>BatchOutputPath + <job name>/, the prefix the
 Model's role may write. Ctrl-C stops the waiting, not the job; it prints how to follow or stop the job.
@@ -37,16 +30,8 @@ exit codes: 0 job completed (or created, with --no-wait); 1 job Failed or Stoppe
 3 an AWS call failed (credentials, permissions, missing stack); 130 interrupted (Ctrl-C). Limits and the API
 each option maps to: docs/batch-transform.md."""
 
-ClientFactory = Callable[[str, "str | None"], Any]
 
-
-def boto3_client(service: str, region: str | None) -> Any:
-    """A client of the default credential chain, resolved afresh (not boto3's process-wide default session);
-    ``region`` None uses the configured one."""
-    return boto3.session.Session(region_name=region).client(service)
-
-
-def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_client) -> int:
+def main(argv: list[str] | None = None, client_factory: aws.ClientFactory = aws.boto3_client) -> int:
     parser = _parser()
     try:
         args = parser.parse_args(argv)
@@ -81,27 +66,27 @@ def main(argv: list[str] | None = None, client_factory: ClientFactory = boto3_cl
     return EXIT_OK
 
 
-def _transform(args: argparse.Namespace, client_factory: ClientFactory) -> dict[str, Any]:
+def _transform(args: argparse.Namespace, client_factory: aws.ClientFactory) -> dict[str, Any]:
     stack = stack_name(args.env)
     outputs: dict[str, str] = {}
     if args.endpoint and not (args.model and args.output):  # one DescribeStacks for the Model and the output
-        outputs = job.stack_outputs(_client(client_factory, "cloudformation", args.region), stack)
+        outputs = job.stack_outputs(aws.client(client_factory, "cloudformation", args.region), stack)
     model = args.model or job.find_model(None, stack, args.endpoint, outputs)
     job_name = args.job_name or default_job_name(args.endpoint or model, datetime.now(UTC))
     output = args.output or job.default_output_uri(outputs, stack, args.endpoint, job_name)
     request = job.build_request(job_name, model, args.input, output, **_options(args))
-    sagemaker = _client(client_factory, "sagemaker", args.region)
+    sagemaker = aws.client(client_factory, "sagemaker", args.region)
     return job.run(sagemaker, request, wait=not args.no_wait, poll_s=args.poll_s, progress=_progress)
 
 
 def _aws_error(e: job.AwsCallError, region: str | None) -> str:
-    hints = [HINTS[e.code]] if e.code in HINTS else []
+    hints = [e.hint()]
     if e.api == "DescribeTransformJob" and e.job_name:
         hints.append(
             f"transform job {e.job_name} was created and keeps running; "
             f"follow it: {_aws_cli('describe', e.job_name, region)}"
         )
-    return "; ".join([str(e), *hints])
+    return "; ".join(hints)
 
 
 def _interrupted(e: job.Interrupted, region: str | None) -> str:
@@ -120,13 +105,6 @@ def _interrupted(e: job.Interrupted, region: str | None) -> str:
 def _aws_cli(verb: str, job_name: str, region: str | None) -> str:
     where = f" --region {region}" if region else ""
     return f"aws sagemaker {verb}-transform-job --transform-job-name {job_name}{where}"
-
-
-def _client(client_factory: ClientFactory, service: str, region: str | None) -> Any:
-    try:
-        return client_factory(service, region)
-    except BotoCoreError as e:
-        raise job.AwsCallError(f"creating the {service} client", type(e).__name__, str(e)) from e
 
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:

@@ -18,12 +18,13 @@ from functools import cache
 from typing import Any
 
 import botocore.session
-from botocore import xform_name
-from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from creative_scoring.artifacts.transform_request import TransformError as TransformError  # raised by this module
 from creative_scoring.artifacts.transform_request import TransformSettings, check_int, invalid
 from creative_scoring.config.naming import output_id
+from ops import aws
+from ops.aws import AwsCallError as AwsCallError  # raised by this module
+from ops.aws import stack_outputs as stack_outputs
 
 JOB_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 MODEL_NAME = re.compile(r"[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?")
@@ -40,15 +41,6 @@ class JobFailed(TransformError):
     def __init__(self, message: str, description: dict[str, Any]) -> None:
         super().__init__(message)
         self.description = description
-
-
-class AwsCallError(Exception):
-    """An AWS API call failed: ``api`` is the operation (``CreateTransformJob``), ``code`` the error code,
-    ``job_name`` the ``TransformJobName`` it was called with, if any."""
-
-    def __init__(self, api: str, code: str, message: str, job_name: str | None = None) -> None:
-        super().__init__(f"{api} failed: {code}: {message}")
-        self.api, self.code, self.message, self.job_name = api, code, message, job_name
 
 
 class Interrupted(KeyboardInterrupt):
@@ -116,12 +108,6 @@ def to_api(request: TransformRequest) -> dict[str, Any]:
     if request.kms_key_id is not None:
         params["TransformOutput"]["KmsKeyId"] = request.kms_key_id
     return params
-
-
-def stack_outputs(cloudformation_client: Any, stack_name: str) -> dict[str, str]:
-    """``stack_name``'s outputs, by key (one DescribeStacks)."""
-    stacks = call(cloudformation_client, "DescribeStacks", StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
 
 
 def find_model(
@@ -205,18 +191,11 @@ def run(
 
 
 def call(client: Any, api: str, **params: Any) -> dict[str, Any]:
-    """``client``'s operation ``api`` (e.g. ``DescribeStacks``), its failures raised as typed errors."""
-    job_name = params.get("TransformJobName")
+    """``client``'s operation ``api``; parameters botocore refuses are a `TransformError`."""
     try:
-        response: dict[str, Any] = getattr(client, xform_name(api))(**params)
-    except ClientError as e:
-        error = e.response.get("Error", {})
-        raise AwsCallError(api, error.get("Code", "Unknown"), error.get("Message", str(e)), job_name) from e
-    except ParamValidationError as e:
-        raise TransformError(f"botocore rejected the {api} parameters: {e}") from e
-    except BotoCoreError as e:
-        raise AwsCallError(api, type(e).__name__, str(e), job_name) from e
-    return response
+        return aws.call(client, api, job_name=params.get("TransformJobName"), **params)
+    except aws.InvalidParameters as e:
+        raise TransformError(str(e)) from e
 
 
 def _describe(client: Any, job_name: str) -> dict[str, Any]:
