@@ -12,7 +12,8 @@ cannot hold.
 - ``ModelCacheSetting: Disabled`` unloads a model as soon as no invocation uses it.
 - A load that fails is forgotten, so the next request tries again; other models are not touched.
 - A load that outlasts ``load_timeout_s`` answers ModelNotReadyException while the load goes on.
-- Archives are looked up at request time, so one added to the models folder is invokable at once.
+- Archives are looked up at request time, in the models folder and then in the folder of published versions
+  (``creative-scoring models publish --local``), so a version added to either is invokable at once.
 - Pinned models (inference components, the one model of a serverless or asynchronous endpoint) load at
   start under their own name, apart from the cache; one whose load failed loads again on its next use.
 """
@@ -68,6 +69,7 @@ class ModelManager:
         container: Container,
         *,
         models_dir: Path,
+        published_dir: Path | None = None,
         workdir: Path,
         container_models_path: str | None,
         budget_bytes: int,
@@ -75,6 +77,7 @@ class ModelManager:
     ) -> None:
         self.container = container
         self.models_dir = models_dir.resolve()
+        self.search = [d.resolve() for d in (models_dir, published_dir) if d is not None]
         self.extract_root = workdir / "models"
         self.container_root = container_models_path or str(self.extract_root)
         self.budget_bytes = budget_bytes
@@ -131,14 +134,15 @@ class ModelManager:
         ]
 
     def _archive(self, target: str) -> Path:
-        path = (self.models_dir / target).resolve()
-        if not path.is_relative_to(self.models_dir) or not path.is_file():
-            # The message SageMaker gives when the object is missing is not documented; this names the fix.
-            raise ValidationError(
-                f"Failed to download model data for target model {target!r}: no such archive in "
-                f"{self.models_dir}. Please ensure that there is an object located at the URL."
-            )
-        return path
+        for folder in self.search:
+            path = (folder / target).resolve()
+            if path.is_relative_to(folder) and path.is_file():
+                return path
+        # The message SageMaker gives when the object is missing is not documented; this names the fix.
+        raise ValidationError(
+            f"Failed to download model data for target model {target!r}: no such archive in "
+            f"{' or '.join(map(str, self.search))}. Please ensure that there is an object located at the URL."
+        )
 
     def _start_load(
         self, endpoint: str, target: str, archive: Path, *, name: str | None = None, pinned: bool = False

@@ -16,8 +16,8 @@ from creative_scoring.config import (
     load_environments,
 )
 from creative_scoring.config.naming import component_name
+from creative_scoring.paths import CDK_JSON, LOCAL_STATE, MODEL_ARTIFACTS
 
-ROOT = Path(__file__).resolve().parent.parent
 REALTIME_MAX_BODY = 6 * 1024 * 1024
 SERVERLESS_MAX_BODY = 4 * 1024 * 1024
 
@@ -100,10 +100,15 @@ class Settings:
     workers_per_model: int = 2
     region: str = "us-east-1"
     account: str = "000000000000"
-    state_dir: Path = ROOT / ".local-endpoint" / "state"  # async queue and notifications: survive restarts
+    state_dir: Path = LOCAL_STATE / "state"  # async queue and notifications: survive restarts
     s3_endpoint_url: str | None = None  # None: an S3 server (moto) is started on loopback
     async_bucket: str = "creative-scoring-local"
     async_max_input_bytes: int = 1024**3
+
+    @property
+    def published_dir(self) -> Path:
+        """Where ``creative-scoring models publish --local`` puts versions: looked up after ``models_dir``."""
+        return self.state_dir / "models"
 
     def async_location(self, endpoint: str, kind: str, filename: str) -> str:
         return f"s3://{self.async_bucket}/async/{endpoint}/{kind}/{filename}"
@@ -113,7 +118,7 @@ class Settings:
 
 
 def load_endpoints(
-    environment: str, cdk_json: Path = ROOT / "cdk.json", models_dir: Path = ROOT / "model_artifacts"
+    environment: str, cdk_json: Path = CDK_JSON, models_dir: Path = MODEL_ARTIFACTS
 ) -> tuple[str, tuple[LocalEndpoint, ...]]:
     """The region and endpoints of ``environment`` in ``cdk_json``; `ConfigError` names what is wrong."""
     environments = load_environments(cdk_json, _model_names(models_dir))
@@ -128,7 +133,7 @@ def _model_names(models_dir: Path) -> list[str]:
     if not (models_dir / MANIFEST).is_file():
         raise ConfigError(
             f"the models folder {models_dir} has no {MANIFEST}, which lists the models the endpoints may serve: "
-            f"copy {ROOT / 'model_artifacts' / MANIFEST} there with the archives it names, or build both with "
+            f"copy {MODEL_ARTIFACTS / MANIFEST} there with the archives it names, or build both with "
             f"creative-scoring train build --artifacts {models_dir}"
         )
     try:

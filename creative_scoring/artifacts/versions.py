@@ -15,9 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from creative_scoring.artifacts.archive import UnsafeArchive, code_files, digest, read_members, safe_extract, write_archive
+from creative_scoring.artifacts.archive import (
+    UnsafeArchive,
+    code_files,
+    digest,
+    read_members,
+    safe_extract,
+    write_archive,
+)
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
-from creative_scoring.paths import INFERENCE_DIR
+from creative_scoring.paths import INFERENCE_DIR, SAMPLES
 
 SUFFIX = ".tar.gz"
 # Stricter than TargetModel's own rule (1..1024 printable characters): a name that is also a plain S3 key, a
@@ -114,10 +121,10 @@ def check_scores(archive: Path, samples_dir: Path, workdir: Path) -> list[Sample
         model = chain.load(model_dir)
     except Exception as e:  # a user's model_fn may raise anything: each is a reason not to publish
         raise VersionError(f"{archive.name} does not load through model_fn: {type(e).__name__}: {e}") from e
-    results = [_score(chain, model, sample) for sample in sorted(samples_dir.iterdir()) if sample.suffix in SAMPLE_TYPES]
-    failed = [r for r in results if r.status >= 500]
-    if failed:
-        raise VersionError(f"{archive.name} fails on sample {failed[0].sample}: HTTP {failed[0].status}: {failed[0].message}")
+    results = [_score(chain, model, *sample) for sample in samples(samples_dir)]
+    if failed := [r for r in results if r.status >= 500]:
+        first = failed[0]
+        raise VersionError(f"{archive.name} fails on sample {first.sample}: HTTP {first.status}: {first.message}")
     if not any(r.status == 200 for r in results):
         raise VersionError(f"{archive.name} scored none of the samples in {samples_dir}: {results}")
     out_of_range = [(r.sample, s) for r in results for s in r.scores if not 0.0 <= s <= 1.0]
@@ -126,12 +133,25 @@ def check_scores(archive: Path, samples_dir: Path, workdir: Path) -> list[Sample
     return results
 
 
-def _score(chain: HandlerChain, model: object, sample: Path) -> SampleResult:
-    response = chain.invoke(model, sample.read_bytes(), SAMPLE_TYPES[sample.suffix], "application/json")
+def _score(chain: HandlerChain, model: object, sample: str, body: bytes, content_type: str) -> SampleResult:
+    response = chain.invoke(model, body, content_type, "application/json")
     if response.status != 200:
-        return SampleResult(sample.name, response.status, (), response.body.decode("utf-8", "replace"))
+        return SampleResult(sample, response.status, (), response.body.decode("utf-8", "replace"))
     try:
-        scores = tuple(float(p["score"]) for p in json.loads(response.body)["predictions"])
+        return SampleResult(sample, 200, scores_of(response.body))
+    except ValueError as e:
+        return SampleResult(sample, 500, (), str(e))
+
+
+def samples(samples_dir: Path = SAMPLES) -> list[tuple[str, bytes, str]]:
+    """The sample requests: (file name, body, content type)."""
+    found = sorted(p for p in samples_dir.iterdir() if p.suffix in SAMPLE_TYPES)
+    return [(p.name, p.read_bytes(), SAMPLE_TYPES[p.suffix]) for p in found]
+
+
+def scores_of(body: bytes) -> tuple[float, ...]:
+    """The scores of a response ``{"predictions": [{"score": ...}, ...]}``; `ValueError` for any other body."""
+    try:
+        return tuple(float(p["score"]) for p in json.loads(body)["predictions"])
     except (ValueError, KeyError, TypeError) as e:
-        return SampleResult(sample.name, 500, (), f"the response is not {{'predictions': [{{'score': ...}}]}}: {e}")
-    return SampleResult(sample.name, 200, scores)
+        raise ValueError(f"the response is not {{'predictions': [{{'score': ...}}]}} ({e}): {body[:200]!r}") from e

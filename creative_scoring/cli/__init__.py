@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from creative_scoring.cli import local, sagemaker, train
+from creative_scoring.cli import local, models, sagemaker, train
 
 app = typer.Typer(
     name="creative-scoring",
@@ -20,6 +20,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 local.register(app)
+app.add_typer(models.app, name="models")
+app.command(rich_help_panel="After a deploy")(models.smoke)
 app.add_typer(sagemaker.app, name="sagemaker")
 app.add_typer(train.app, name="train")
 

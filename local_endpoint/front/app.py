@@ -45,6 +45,8 @@ async def describe(request: Request) -> Response:
             "environment": settings.environment,
             "backend": settings.backend,
             "cache_budget_bytes": settings.cache_budget_bytes,
+            "async_bucket": settings.async_bucket,
+            "published_dir": str(settings.published_dir),
             "endpoints": [
                 {
                     "name": e.name,
@@ -82,6 +84,7 @@ async def _lifespan(
         models = ModelManager(
             container,
             models_dir=settings.models_dir,
+            published_dir=settings.published_dir,
             workdir=settings.workdir,
             container_models_path=settings.container_models_path,
             budget_bytes=settings.cache_budget_bytes,

@@ -1,0 +1,283 @@
+"""``creative-scoring models``: publish, list, verify and retire model versions of a multi-model endpoint, and
+``creative-scoring smoke``: every endpoint and model of an environment, after a deploy.
+
+Each verb works on a deployed stack (default; AWS credentials) or on the local endpoint of ``make local``
+(``--local``), found the way each is found: stack outputs, or cdk.json and the local endpoint's folders.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from ops.deployment import Deployment
+    from ops.smoke import Probe
+    from ops.versions import Version
+
+EXIT_FAILED, EXIT_INVALID, EXIT_AWS, EXIT_INTERRUPTED = 1, 2, 3, 130
+STACK_MISSING_HINT = "deploy it first (npx cdk deploy -c env=ENV), or pass --local for the local endpoint"
+
+app = typer.Typer(
+    help="Publish, list, verify and retire model versions on a live multi-model endpoint, without a deploy.",
+    no_args_is_help=True,
+)
+
+Env = Annotated[str, typer.Option(help="Environment of cdk.json.")]
+Local = Annotated[bool, typer.Option("--local", help="Work on the local endpoint of `make local`, not on AWS.")]
+Url = Annotated[str, typer.Option(help="The local endpoint's address (with --local).")]
+Region = Annotated[str | None, typer.Option(help="AWS region (default: the environment's).")]
+Endpoint = Annotated[
+    str | None, typer.Option(help="Multi-model endpoint (default: the environment's only one).", show_default=False)
+]
+Json = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+LOCAL_URL = "http://127.0.0.1:8080"
+
+
+@contextmanager
+def _boundary() -> Iterator[None]:
+    """Typed errors to a message on stderr and an exit code; never a traceback."""
+    from creative_scoring.artifacts.versions import VersionError
+    from creative_scoring.config import ConfigError
+    from ops.aws import AwsCallError
+    from ops.deployment import DeploymentError
+
+    try:
+        yield
+    except (VersionError, DeploymentError, ConfigError) as e:
+        _fail(EXIT_INVALID, str(e))
+    except AwsCallError as e:
+        missing_stack = e.code == "ValidationError" and "does not exist" in e.message
+        _fail(EXIT_AWS, f"{e.hint()}; {STACK_MISSING_HINT}" if missing_stack else e.hint())
+    except KeyboardInterrupt:
+        _fail(EXIT_INTERRUPTED, "interrupted: nothing half-stored stays (an upload is aborted, a local copy removed)")
+
+
+def _fail(code: int, message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _deployment(env: str, local: bool, url: str, region: str | None) -> Deployment:
+    from ops import deployment
+
+    return deployment.local(env, url=url) if local else deployment.in_aws(env, region=region)
+
+
+@app.command()
+def publish(
+    source: Annotated[Path, typer.Argument(help="A trained model folder, or a .tar.gz model archive.")],
+    name: Annotated[str, typer.Option(help="Version name: the TargetModel is NAME.tar.gz.", show_default=False)],
+    env: Env = "dev",
+    endpoint: Endpoint = None,
+    local: Local = False,
+    url: Url = LOCAL_URL,
+    region: Region = None,
+    verify: Annotated[bool, typer.Option(help="Invoke the new version on the endpoint once stored.")] = True,
+) -> None:
+    """Package SOURCE with the deployed inference code, check it loads and scores, store it, verify it live."""
+    from ops.versions import publish as publish_version
+
+    with _boundary():
+        deployment = _deployment(env, local, url, region)
+        target = deployment.multi_model_endpoint(endpoint)
+        with _upload_bar(f"storing {name}") as progress:
+            published = publish_version(
+                deployment.store, name, source, published_by=deployment.published_by, progress=progress
+            )
+        record = published.record
+        if published.already:
+            typer.echo(f"{name} is already published with these contents ({record.sha256[:12]}): nothing stored")
+        else:
+            scored = sum(len(s.scores) for s in published.samples)
+            typer.echo(
+                f"checked {name}: loads and scores {scored} sample creatives in [0, 1] through the handler chain"
+            )
+            typer.echo(
+                f"stored {name}.tar.gz ({record.size_bytes} bytes, sha256 {record.sha256[:12]}) at "
+                f"{deployment.store.where}"
+            )
+        if verify:
+            _verify(deployment, target.name, name)
+
+
+@contextmanager
+def _upload_bar(description: str) -> Iterator[Callable[[int], None]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda sent: bar.advance(task, sent)
+
+
+@app.command()
+def verify(
+    name: Annotated[str, typer.Argument(help="Version name (TargetModel NAME.tar.gz).")],
+    env: Env = "dev",
+    endpoint: Endpoint = None,
+    local: Local = False,
+    url: Url = LOCAL_URL,
+    region: Region = None,
+) -> None:
+    """Invoke version NAME on the live endpoint with the sample creatives: scores in range, first-invoke latency."""
+    with _boundary():
+        deployment = _deployment(env, local, url, region)
+        _verify(deployment, deployment.multi_model_endpoint(endpoint).name, name)
+
+
+def _verify(deployment: Deployment, endpoint: str, name: str) -> None:
+    from creative_scoring.artifacts.versions import target_model
+    from ops.smoke import probe
+
+    result = probe(deployment.runtime, endpoint, name, {"TargetModel": target_model(name)})
+    if not result.ok:
+        _fail(EXIT_FAILED, f"verify {name} on {endpoint}: {result.status}")
+    typer.echo(
+        f"verified {name} on {endpoint}: first answer in {result.first_ms:.0f} ms (load included), "
+        f"{len(result.scores)} scores in {result.score_range()}"
+    )
+
+
+@app.command("list")
+def list_versions(
+    env: Env = "dev",
+    local: Local = False,
+    url: Url = LOCAL_URL,
+    region: Region = None,
+    as_json: Json = False,
+) -> None:
+    """Every version a multi-model endpoint can load: origin, size, sha256, code digest, who published it when."""
+    from ops.versions import versions
+
+    with _boundary():
+        deployment = _deployment(env, local, url, region)
+        found = versions(deployment.store)
+        loaded = deployment.loaded() if local else None
+    if as_json:
+        typer.echo(json.dumps([_version_json(v, loaded) for v in found], indent=2))
+        return
+    typer.echo(f"{len(found)} versions at {deployment.store.where}")
+    typer.echo(_version_table(found, loaded))
+
+
+def _version_json(version: Version, loaded: set[str] | None) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {**asdict(version), "target_model": version.target_model, "loaded": _loaded(version, loaded)}
+
+
+def _loaded(version: Version, loaded: set[str] | None) -> bool | None:
+    return None if loaded is None else version.target_model in loaded
+
+
+def _version_table(found: list[Version], loaded: set[str] | None) -> str:
+    rows = [("name", "origin", "KiB", "sha256", "code", "published", "by", "loaded")]
+    for v in found:
+        is_loaded = _loaded(v, loaded)
+        rows.append(
+            (
+                v.name,
+                v.origin,
+                f"{v.size_bytes / 1024:.0f}",
+                (v.sha256 or "-")[:12],
+                (v.code_sha256 or "-")[:12],
+                v.published_at or "-",
+                v.published_by or "-",
+                "-" if is_loaded is None else ("yes" if is_loaded else "no"),
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
+
+
+@app.command()
+def retire(
+    name: Annotated[str, typer.Argument(help="Version name.")],
+    env: Env = "dev",
+    local: Local = False,
+    url: Url = LOCAL_URL,
+    region: Region = None,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Allow removing a reference model of the deploy.")
+    ] = False,
+) -> None:
+    """Remove published version NAME; a reference model of the deploy only with --reference."""
+    from ops.versions import retire as retire_version
+
+    with _boundary():
+        deployment = _deployment(env, local, url, region)
+        retired = retire_version(deployment.store, name, reference_too=reference)
+    typer.echo(
+        f"retired {retired.name} ({retired.origin}) from {deployment.store.where}: new invocations of "
+        f"{retired.target_model} fail once no instance has it loaded (an instance that loaded it keeps it until "
+        "it is unloaded)"
+    )
+
+
+def smoke(
+    env: Env = "dev",
+    local: Local = False,
+    url: Url = LOCAL_URL,
+    region: Region = None,
+    as_json: Json = False,
+) -> None:
+    """Invoke every endpoint and model of an environment with the sample creatives; exit 1 on any failure."""
+    with _boundary():
+        deployment = _deployment(env, local, url, region)
+        probes = _smoke(deployment)
+    if as_json:
+        typer.echo(json.dumps([p.to_json() for p in probes], indent=2))
+    else:
+        from ops.smoke import table
+
+        typer.echo(table(probes))
+    failed = [p for p in probes if not p.ok]
+    if failed:
+        typer.echo(f"{len(failed)} of {len(probes)} models failed on {deployment.where}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _smoke(deployment: Deployment) -> list[Probe]:
+    from creative_scoring.config import AsyncConfig, InferenceComponentsConfig, MultiModelConfig, ServerlessConfig
+    from creative_scoring.config.naming import component_name
+    from ops.smoke import Probe, probe, probe_async
+    from ops.versions import versions
+
+    probes: list[Probe] = []
+    targets = versions(deployment.store)
+    for endpoint in deployment.endpoints:
+        sys.stderr.write(f"smoke: {endpoint.name}\n")
+        match endpoint:
+            case MultiModelConfig():
+                probes += [
+                    probe(deployment.runtime, endpoint.name, v.name, {"TargetModel": v.target_model}) for v in targets
+                ]
+            case InferenceComponentsConfig():
+                for model in endpoint.models:
+                    component = component_name(endpoint.name, model.name)
+                    probes.append(
+                        probe(deployment.runtime, endpoint.name, model.name, {"InferenceComponentName": component})
+                    )
+            case ServerlessConfig():
+                probes.append(probe(deployment.runtime, endpoint.name, endpoint.model, {}))
+            case AsyncConfig():
+                where = deployment.async_inputs.get(endpoint.name)
+                if where is None or deployment.s3 is None:
+                    probes.append(Probe(endpoint.name, endpoint.model, problems=["no S3 for async inputs found"]))
+                    continue
+                probes.append(probe_async(deployment.runtime, deployment.s3, endpoint.name, endpoint.model, where))
+    return probes

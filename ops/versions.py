@@ -1,0 +1,354 @@
+"""Model versions of a multi-model endpoint as data: where they are stored, and publish, list and retire.
+
+A store is the prefix a multi-model endpoint loads ``TargetModel`` archives from, with the manifest of the
+reference models that the deploy wrote there, and a record per published version:
+
+- in AWS (`S3Store`): ``s3://BUCKET/models/<code digest>/NAME.tar.gz`` and ``s3://BUCKET/published/NAME.json``,
+  bucket and prefix read from the stack outputs ``ModelBucket`` and ``ModelDataPrefix``;
+- on this machine (`FolderStore`): the reference models of ``model_artifacts/``, and published versions in
+  ``.local-endpoint/ENV/models/`` with their records in ``.local-endpoint/ENV/published/``: the folders the local
+  endpoint reads on each request, so a published version answers without a restart.
+
+docs/deployment.md says what the deploy owns and what this module owns, and what happens to each on a code change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from boto3.exceptions import S3UploadFailedError
+from botocore.exceptions import BotoCoreError, ClientError
+
+from creative_scoring.artifacts.archive import MANIFEST
+from creative_scoring.artifacts.versions import SUFFIX, Packaged, SampleResult, VersionError, check_scores, name_of
+from creative_scoring.artifacts.versions import package as package_version
+from creative_scoring.artifacts.versions import target_model as target_model
+from creative_scoring.paths import INFERENCE_DIR, SAMPLES
+from ops.aws import AwsCallError, call
+
+RECORDS = "published/"
+Progress = Callable[[int], None]  # bytes sent since the last call
+
+
+@dataclass(frozen=True, kw_only=True)
+class Record:
+    """What the model pipeline knows of a version it published."""
+
+    name: str
+    sha256: str
+    size_bytes: int
+    code_sha256: str
+    source: str
+    published_at: str
+    published_by: str
+
+    @classmethod
+    def of(cls, packaged: Packaged, source: Path, published_by: str) -> Record:
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        return cls(
+            name=packaged.name,
+            sha256=packaged.sha256,
+            size_bytes=packaged.size_bytes,
+            code_sha256=packaged.code_sha256,
+            source=str(source),
+            published_at=now,
+            published_by=published_by,
+        )
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), indent=2).encode() + b"\n"
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Record:
+        return cls(**json.loads(data))
+
+
+@dataclass(frozen=True, kw_only=True)
+class Version:
+    """One archive an endpoint can load, and where it came from."""
+
+    name: str
+    origin: str  # "reference" (the deploy's), "published" (this module's), "unrecorded" (put there by hand)
+    size_bytes: int
+    sha256: str | None = None
+    code_sha256: str | None = None
+    published_at: str | None = None
+    published_by: str | None = None
+
+    @property
+    def target_model(self) -> str:
+        return f"{self.name}{SUFFIX}"
+
+
+class VersionStore(Protocol):
+    where: str  # for messages: the folder or the S3 prefix
+
+    def archives(self) -> dict[str, int]:
+        """The ``TargetModel`` archives the endpoint can load, with their sizes."""
+
+    def reference(self) -> list[dict[str, Any]]:
+        """The manifest entries of the reference models the deploy wrote."""
+
+    def records(self) -> dict[str, Record]:
+        """The published versions, by name."""
+
+    def put(self, packaged: Packaged, record: Record, progress: Progress) -> None:
+        """Store the archive, then its record; on any failure, neither stays."""
+
+    def delete(self, name: str) -> None:
+        """Remove the archive and the record of ``name``."""
+
+
+def versions(store: VersionStore) -> list[Version]:
+    """Every archive of ``store``, sorted by name."""
+    reference = {e["name"]: e for e in store.reference()}
+    records = store.records()
+    found = []
+    for name, size in sorted((name_of(target), size) for target, size in store.archives().items()):
+        if name in reference:
+            entry = reference[name]
+            found.append(
+                Version(
+                    name=name,
+                    origin="reference",
+                    size_bytes=size,
+                    sha256=entry.get("sha256"),
+                    code_sha256=entry.get("code_sha256"),
+                )
+            )
+        elif name in records:
+            r = records[name]
+            found.append(
+                Version(
+                    name=name,
+                    origin="published",
+                    size_bytes=size,
+                    sha256=r.sha256,
+                    code_sha256=r.code_sha256,
+                    published_at=r.published_at,
+                    published_by=r.published_by,
+                )
+            )
+        else:
+            found.append(Version(name=name, origin="unrecorded", size_bytes=size))
+    return found
+
+
+def deployed_code_sha256(store: VersionStore) -> str:
+    """The digest of the handler code inside the deployed reference archives."""
+    digests = {e.get("code_sha256") for e in store.reference()}
+    if len(digests) != 1 or None in digests:
+        raise VersionError(
+            f"cannot tell which inference code is deployed at {store.where}: its {MANIFEST} lists code digests "
+            f"{sorted(map(str, digests))}; deploy the stack (cdk deploy) so the reference models are there"
+        )
+    return str(digests.pop())
+
+
+@dataclass(frozen=True)
+class Published:
+    record: Record
+    samples: list[SampleResult]
+    already: bool = False  # the same archive was published before: nothing was stored
+
+
+def publish(
+    store: VersionStore,
+    name: str,
+    source: Path,
+    *,
+    published_by: str,
+    progress: Progress = lambda sent: None,
+    inference_dir: Path = INFERENCE_DIR,
+    samples_dir: Path = SAMPLES,
+) -> Published:
+    """Package ``source`` as version ``name`` with ``inference_dir``'s code, check it, and store it.
+
+    Raises `VersionError` (bad name, name taken by another archive, code other than the deployed code, a model
+    that does not load or score) before anything is stored; `AwsCallError` if storing fails (nothing stays).
+    """
+    target = target_model(name)
+    with tempfile.TemporaryDirectory(prefix="creative-scoring-publish-") as scratch:
+        packaged = package_version(name, source, Path(scratch), inference_dir)
+        deployed = deployed_code_sha256(store)
+        if packaged.code_sha256 != deployed:
+            raise VersionError(
+                f"the inference code in {inference_dir} (digest {packaged.code_sha256[:12]}) is not the deployed "
+                f"code (digest {deployed[:12]}, at {store.where}): publish from the commit that is deployed, or "
+                "deploy this code first (cdk deploy; every published version is carried to it)"
+            )
+        record = Record.of(packaged, source, published_by)
+        existing = _existing(store, name, target, packaged)
+        if existing is not None:
+            return Published(existing, [], already=True)
+        samples = check_scores(packaged.archive, samples_dir, Path(scratch) / "check")
+        store.put(packaged, record, progress)
+    return Published(record, samples)
+
+
+def _existing(store: VersionStore, name: str, target: str, packaged: Packaged) -> Record | None:
+    """The record of an identical version already published; `VersionError` if the name holds another archive."""
+    if target not in store.archives():
+        return None
+    if any(e["name"] == name for e in store.reference()):
+        raise VersionError(f"{name} is a reference model of the deploy at {store.where}; publish under a new name")
+    record = store.records().get(name)
+    if record is not None and record.sha256 == packaged.sha256:
+        return record
+    raise VersionError(
+        f"{target} already exists at {store.where} with other contents: an endpoint that loaded it keeps serving "
+        f"the cached copy, so a version is never overwritten. Publish under a new name (e.g. {name}-2), or retire "
+        f"{name} first and wait until no instance has it loaded"
+    )
+
+
+def retire(store: VersionStore, name: str, *, reference_too: bool = False) -> Version:
+    """Remove version ``name`` from ``store``; a reference model only with ``reference_too``."""
+    found = {v.name: v for v in versions(store)}
+    if name not in found:
+        raise VersionError(f"no version {name!r} at {store.where}; `creative-scoring models list` shows them")
+    version = found[name]
+    if version.origin == "reference" and not reference_too:
+        raise VersionError(
+            f"{name} is a reference model of the deploy (model_artifacts/, cdk.json): remove it there and deploy, "
+            "or pass --reference to remove it from this store until the next deploy writes it again"
+        )
+    store.delete(name)
+    return version
+
+
+class FolderStore:
+    """Versions on this machine: reference models in ``reference_dir``, published ones in ``state_dir``."""
+
+    def __init__(self, reference_dir: Path, state_dir: Path) -> None:
+        self.reference_dir = reference_dir
+        self.models_dir = state_dir / "models"
+        self.records_dir = state_dir / "published"
+        self.where = str(self.models_dir)
+
+    def archives(self) -> dict[str, int]:
+        folders = (self.reference_dir, self.models_dir)
+        return {p.name: p.stat().st_size for d in folders if d.is_dir() for p in d.glob(f"*{SUFFIX}")}
+
+    def reference(self) -> list[dict[str, Any]]:
+        path = self.reference_dir / MANIFEST
+        models: list[dict[str, Any]] = json.loads(path.read_bytes())["models"] if path.is_file() else []
+        return models
+
+    def records(self) -> dict[str, Record]:
+        if not self.records_dir.is_dir():
+            return {}
+        return {p.stem: Record.from_json(p.read_bytes()) for p in sorted(self.records_dir.glob("*.json"))}
+
+    def put(self, packaged: Packaged, record: Record, progress: Progress) -> None:
+        archive = self.models_dir / packaged.target_model
+        try:
+            _replace_atomically(archive, packaged.archive.read_bytes())
+            progress(packaged.size_bytes)
+            _replace_atomically(self.records_dir / f"{record.name}.json", record.to_json())
+        except BaseException:
+            archive.unlink(missing_ok=True)
+            raise
+
+    def delete(self, name: str) -> None:
+        (self.models_dir / f"{name}{SUFFIX}").unlink(missing_ok=True)
+        if (self.reference_dir / f"{name}{SUFFIX}").exists():
+            raise VersionError(f"{name} is in {self.reference_dir}, which is the repository's: delete it there")
+        (self.records_dir / f"{name}.json").unlink(missing_ok=True)
+
+
+def _replace_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _temporary_beside(path) as temporary:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+
+
+@contextmanager
+def _temporary_beside(path: Path) -> Iterator[Path]:
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+class S3Store:
+    """Versions in the model bucket of a deployed stack, under the prefix its multi-model Model reads."""
+
+    def __init__(self, s3: Any, bucket: str, prefix: str) -> None:
+        self.s3, self.bucket, self.prefix = s3, bucket, prefix
+        self.where = f"s3://{bucket}/{prefix}"
+
+    def archives(self) -> dict[str, int]:
+        objects = self._objects(self.prefix, Delimiter="/")
+        return {key[len(self.prefix) :]: size for key, size in objects if key.endswith(SUFFIX)}
+
+    def reference(self) -> list[dict[str, Any]]:
+        try:
+            body = call(self.s3, "GetObject", Bucket=self.bucket, Key=f"{self.prefix}{MANIFEST}")["Body"].read()
+        except AwsCallError as e:
+            if e.code in ("NoSuchKey", "404"):
+                return []
+            raise
+        models: list[dict[str, Any]] = json.loads(body)["models"]
+        return models
+
+    def records(self) -> dict[str, Record]:
+        records = {}
+        for key, _ in self._objects(RECORDS):
+            record = Record.from_json(call(self.s3, "GetObject", Bucket=self.bucket, Key=key)["Body"].read())
+            records[record.name] = record
+        return records
+
+    def _objects(self, prefix: str, **options: str) -> list[tuple[str, int]]:
+        """(key, size) of every object under ``prefix``, all pages of ListObjectsV2."""
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            pages = list(paginator.paginate(Bucket=self.bucket, Prefix=prefix, **options))
+        except (ClientError, BotoCoreError) as e:
+            raise _aws_error("ListObjectsV2", e) from e
+        return [(item["Key"], int(item["Size"])) for page in pages for item in page.get("Contents", [])]
+
+    def put(self, packaged: Packaged, record: Record, progress: Progress) -> None:
+        key = f"{self.prefix}{packaged.target_model}"
+        metadata = {"origin": "published", "sha256": packaged.sha256, "code-sha256": packaged.code_sha256}
+        try:  # a multipart upload that fails is aborted by s3transfer: the object appears whole or not at all
+            self._upload(packaged.archive, key, metadata, progress)
+            call(self.s3, "PutObject", Bucket=self.bucket, Key=f"{RECORDS}{record.name}.json", Body=record.to_json())
+        except BaseException:
+            self._delete(key)
+            raise
+
+    def _upload(self, archive: Path, key: str, metadata: dict[str, str], progress: Progress) -> None:
+        try:
+            self.s3.upload_file(str(archive), self.bucket, key, ExtraArgs={"Metadata": metadata}, Callback=progress)
+        except (S3UploadFailedError, ClientError, BotoCoreError) as e:
+            raise _aws_error("PutObject", e) from e
+
+    def delete(self, name: str) -> None:
+        self._delete(f"{self.prefix}{name}{SUFFIX}")
+        self._delete(f"{RECORDS}{name}.json")
+
+    def _delete(self, key: str) -> None:
+        call(self.s3, "DeleteObject", Bucket=self.bucket, Key=key)
+
+
+def _aws_error(api: str, error: Exception) -> AwsCallError:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return AwsCallError(api, details.get("Code", "Unknown"), details.get("Message", str(error)))
+    cause = error.__cause__ or error.__context__  # S3UploadFailedError wraps the ClientError
+    if isinstance(cause, ClientError):
+        return _aws_error(api, cause)
+    return AwsCallError(api, type(error).__name__, str(error))
