@@ -19,8 +19,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,47 +27,14 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from creative_scoring.artifacts.archive import MANIFEST
-from creative_scoring.artifacts.versions import SUFFIX, Packaged, SampleResult, VersionError, check_scores, name_of
+from creative_scoring.artifacts.published import RECORDS, SUFFIX, Record, now
+from creative_scoring.artifacts.versions import Packaged, SampleResult, VersionError, check_scores, name_of
 from creative_scoring.artifacts.versions import package as package_version
 from creative_scoring.artifacts.versions import target_model as target_model
 from creative_scoring.paths import INFERENCE_DIR, SAMPLES
 from ops.aws import AwsCallError, call
 
-RECORDS = "published/"
 Progress = Callable[[int], None]  # bytes sent since the last call
-
-
-@dataclass(frozen=True, kw_only=True)
-class Record:
-    """What the model pipeline knows of a version it published."""
-
-    name: str
-    sha256: str
-    size_bytes: int
-    code_sha256: str
-    source: str
-    published_at: str
-    published_by: str
-
-    @classmethod
-    def of(cls, packaged: Packaged, source: Path, published_by: str) -> Record:
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        return cls(
-            name=packaged.name,
-            sha256=packaged.sha256,
-            size_bytes=packaged.size_bytes,
-            code_sha256=packaged.code_sha256,
-            source=str(source),
-            published_at=now,
-            published_by=published_by,
-        )
-
-    def to_json(self) -> bytes:
-        return json.dumps(asdict(self), indent=2).encode() + b"\n"
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Record:
-        return cls(**json.loads(data))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +56,9 @@ class Version:
 
 class VersionStore(Protocol):
     where: str  # for messages: the folder or the S3 prefix
+
+    def location(self, target: str) -> str:
+        """Where the archive ``target`` is stored: its S3 key, or its path."""
 
     def archives(self) -> dict[str, int]:
         """The ``TargetModel`` archives the endpoint can load, with their sizes."""
@@ -185,7 +154,16 @@ def publish(
                 f"code (digest {deployed[:12]}, at {store.where}): publish from the commit that is deployed, or "
                 "deploy this code first (cdk deploy; every published version is carried to it)"
             )
-        record = Record.of(packaged, source, published_by)
+        record = Record(
+            name=name,
+            sha256=packaged.sha256,
+            size_bytes=packaged.size_bytes,
+            code_sha256=packaged.code_sha256,
+            archive=store.location(target),
+            source=str(source),
+            published_at=now(),
+            published_by=published_by,
+        )
         existing = _existing(store, name, target, packaged)
         if existing is not None:
             return Published(existing, [], already=True)
@@ -233,6 +211,9 @@ class FolderStore:
         self.models_dir = state_dir / "models"
         self.records_dir = state_dir / "published"
         self.where = str(self.models_dir)
+
+    def location(self, target: str) -> str:
+        return str(self.models_dir / target)
 
     def archives(self) -> dict[str, int]:
         folders = (self.reference_dir, self.models_dir)
@@ -290,6 +271,9 @@ class S3Store:
         self.s3, self.bucket, self.prefix = s3, bucket, prefix
         self.where = f"s3://{bucket}/{prefix}"
 
+    def location(self, target: str) -> str:
+        return f"{self.prefix}{target}"
+
     def archives(self) -> dict[str, int]:
         objects = self._objects(self.prefix, Delimiter="/")
         return {key[len(self.prefix) :]: size for key, size in objects if key.endswith(SUFFIX)}
@@ -306,7 +290,7 @@ class S3Store:
 
     def records(self) -> dict[str, Record]:
         records = {}
-        for key, _ in self._objects(RECORDS):
+        for key, _ in self._objects(RECORDS, Delimiter="/"):
             record = Record.from_json(call(self.s3, "GetObject", Bucket=self.bucket, Key=key)["Body"].read())
             records[record.name] = record
         return records

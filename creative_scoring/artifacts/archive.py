@@ -44,6 +44,14 @@ def digest(files: Mapping[str, bytes]) -> str:
 
 def write_archive(path: Path, files: Mapping[str, bytes]) -> str:
     """Write ``files`` as a gzipped tar with fixed order, times, owners and modes; return its sha256."""
+    data = archive_bytes(files)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def archive_bytes(files: Mapping[str, bytes]) -> bytes:
+    """``files`` as a gzipped tar with fixed order, times, owners and modes: the same files give the same bytes."""
     buffer = io.BytesIO()
     with (
         gzip.GzipFile(filename="", mode="wb", fileobj=buffer, compresslevel=9, mtime=ARCHIVE_MTIME) as gz,
@@ -53,10 +61,7 @@ def write_archive(path: Path, files: Mapping[str, bytes]) -> str:
             tar.addfile(_member(directory + "/", tarfile.DIRTYPE, 0o755, 0))
         for name in sorted(files):
             tar.addfile(_member(name, tarfile.REGTYPE, 0o644, len(files[name])), io.BytesIO(files[name]))
-    data = buffer.getvalue()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data)
-    return hashlib.sha256(data).hexdigest()
+    return buffer.getvalue()
 
 
 def _member(name: str, kind: bytes, mode: int, size: int) -> tarfile.TarInfo:
@@ -67,10 +72,11 @@ def _member(name: str, kind: bytes, mode: int, size: int) -> tarfile.TarInfo:
     return info
 
 
-def read_members(archive: Path) -> dict[str, bytes]:
-    """The regular files of a checked archive, by name."""
-    with tarfile.open(archive, "r:gz") as tar:
-        members = _checked(tar, archive)
+def read_members(archive: Path | bytes) -> dict[str, bytes]:
+    """The regular files of a checked archive (a path, or the archive's bytes), by name."""
+    source = {"name": archive} if isinstance(archive, Path) else {"fileobj": io.BytesIO(archive)}
+    with tarfile.open(mode="r:gz", **source) as tar:
+        members = _checked(tar, archive if isinstance(archive, Path) else Path("<archive>"))
         return {m.name: _read(tar, m) for m in members if m.isfile()}
 
 

@@ -24,9 +24,9 @@ from creative_scoring.artifacts.archive import (
     write_archive,
 )
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
+from creative_scoring.artifacts.published import SUFFIX
 from creative_scoring.paths import INFERENCE_DIR, SAMPLES
 
-SUFFIX = ".tar.gz"
 # Stricter than TargetModel's own rule (1..1024 printable characters): a name that is also a plain S3 key, a
 # file name and an IAM condition value (sagemaker:TargetModel) without escaping.
 NAME_RULE = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,98}[a-z0-9])?")

@@ -1,0 +1,74 @@
+"""Carry every published model version to the inference code of a deploy, before its Model takes traffic.
+
+A change of inference code gives the multi-model Model a new prefix, ``models/<new code digest>/``, which the deploy
+fills with the reference archives only. This function, run by a CloudFormation custom resource that the Model
+depends on, writes there every version recorded under ``published/``: the version's model files with the new
+code (taken from a reference archive of the new prefix, so exactly the deployed code), packaged as a publish
+would. So a ``TargetModel`` that answered before the deploy answers after it. The same happens in reverse
+when CloudFormation rolls the deploy back: the custom resource is updated back to the old prefix.
+
+It needs only the standard library, boto3 and ``creative_scoring.artifacts`` (no handler code is run: the new
+code is checked by ``creative-scoring smoke`` after the deploy). A version already at the prefix is left as it is.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from creative_scoring.artifacts.archive import MANIFEST
+from creative_scoring.artifacts.published import RECORDS, SUFFIX, Record, code_digest, code_of, repackage
+
+log = logging.getLogger(__name__)
+
+
+def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
+    """Write each published version missing under ``prefix`` there, with ``prefix``'s code; return their names."""
+    code = _deployed_code(s3, bucket, prefix)
+    digest = code_digest(code)
+    present = set(_keys(s3, bucket, prefix))
+    carried = []
+    for key in _keys(s3, bucket, RECORDS):
+        if not key.endswith(".json"):
+            continue
+        record = Record.from_json(_read(s3, bucket, key))
+        target = f"{prefix}{record.name}{SUFFIX}"
+        if target in present:
+            continue
+        data = repackage(_read(s3, bucket, record.archive), code)
+        metadata = {"origin": "published", "carried-from": record.archive, "code-sha256": digest}
+        s3.put_object(Bucket=bucket, Key=target, Body=data, Metadata=metadata)
+        s3.put_object(Bucket=bucket, Key=key, Body=record.carried(target, data, digest).to_json())
+        log.info("carried %s from %s to %s", record.name, record.archive, target)
+        carried.append(record.name)
+    return carried
+
+
+def _deployed_code(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    models = json.loads(_read(s3, bucket, f"{prefix}{MANIFEST}"))["models"]
+    if not models:
+        raise ValueError(f"s3://{bucket}/{prefix}{MANIFEST} lists no reference model to take the code from")
+    return code_of(_read(s3, bucket, f"{prefix}{models[0]['archive']}"))
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def _read(s3: Any, bucket: str, key: str) -> bytes:
+    body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """The custom resource's handler (CDK Provider framework): Create and Update carry, Delete keeps everything."""
+    import boto3
+
+    properties = event["ResourceProperties"]
+    physical_id = f"carry-over:{properties['Bucket']}/{properties['Prefix']}"
+    if event["RequestType"] == "Delete":
+        return {"PhysicalResourceId": event.get("PhysicalResourceId", physical_id)}
+    carried = carry_over(boto3.client("s3"), properties["Bucket"], properties["Prefix"])
+    return {"PhysicalResourceId": physical_id, "Data": {"Carried": ",".join(carried) or "-"}}
