@@ -10,13 +10,13 @@ def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
 
 
-def acknowledge_prefixes(role: IConstruct, bucket: IConstruct, reasons: dict[str, str]) -> None:
+def acknowledge_prefixes(
+    role: IConstruct, bucket: IConstruct, reasons: dict[str, str], *, owner: str = "this endpoint's alone"
+) -> None:
     """Acknowledge the wildcard under each of ``bucket``'s prefixes that ``role`` is granted, with its reason."""
     for prefix, why in reasons.items():
         acknowledge(
-            role,
-            f"AwsSolutions-IAM5[Resource::{logical_ref(bucket)}/{prefix}*]",
-            f"{why}; the prefix is this endpoint's alone.",
+            role, f"AwsSolutions-IAM5[Resource::{logical_ref(bucket)}/{prefix}*]", f"{why}; the prefix is {owner}."
         )
 
 

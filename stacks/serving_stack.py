@@ -39,6 +39,7 @@ from stacks.components.endpoints import (
 )
 from stacks.components.execution_role import ExecutionRole
 from stacks.components.model_store import ModelStore
+from stacks.components.published_versions import PublishedVersions
 from stacks.nag import acknowledge_deployment_handler
 
 
@@ -58,6 +59,11 @@ class ServingStack(Stack):
         Tags.of(self).add("environment", environment.name)
         self.store = ModelStore(self, "ModelStore", artifacts_dir=artifacts_dir, inference_dir=inference_dir)
         self.alarm_topic = AlarmTopic(self, "AlarmTopic", email=environment.alarm_email)
+        self.published = (
+            PublishedVersions(self, "PublishedVersions", store=self.store)
+            if any(isinstance(e, MultiModelConfig) for e in environment.endpoints)
+            else None
+        )
         self.endpoints = [self._endpoint(endpoint) for endpoint in environment.endpoints]
         acknowledge_deployment_handler(self, self.store.bucket)
         CfnOutput(self, "ModelBucket", value=self.store.bucket.bucket_name)
@@ -92,9 +98,12 @@ class ServingStack(Stack):
         store = self.store
         match endpoint:
             case MultiModelConfig():
-                return MultiModelEndpoint(
+                served = MultiModelEndpoint(
                     scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names
                 )
+                if self.published is not None:  # published versions are carried before the Model reads the prefix
+                    served.model.node.add_dependency(self.published.resource)
+                return served
             case InferenceComponentsConfig():
                 return InferenceComponentEndpoint(
                     scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names

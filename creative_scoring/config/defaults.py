@@ -70,6 +70,10 @@ STARTUP_HEALTH_CHECK_TIMEOUT_S = 300
 # BucketDeployment handler: sized for up to ~400 MB of archives (they are ~2.5 MB today).
 DEPLOYMENT_MEMORY_MIB = 512
 DEPLOYMENT_STORAGE_MIB = 1024
+# The function that carries published versions to new inference code holds one archive (a few MiB) at a time;
+# fifteen minutes (Lambda's limit) is room for hundreds of versions (docs/deployment.md, "Published versions").
+CARRY_OVER_TIMEOUT_MIN = 15
+CARRY_OVER_MEMORY_MIB = 1024
 
 
 @dataclass(frozen=True)

@@ -68,9 +68,10 @@ class ModelStore(Construct):
             sources=[s3deploy.Source.asset(str(artifacts_dir))],
             destination_bucket=self.bucket,
             destination_key_prefix=self.prefix,
-            # prune keeps the prefix equal to model_artifacts/ for this code version; older prefixes are other
-            # versions' and stay (retain_on_delete), so a rollback to the previous Model still finds its archives.
-            prune=True,
+            # No pruning: the prefix also holds the versions the model pipeline published (ops/versions.py), which
+            # a deploy must not delete. Older prefixes are other code versions' and stay (retain_on_delete), so a
+            # rollback to the previous Model still finds its archives.
+            prune=False,
             retain_on_delete=True,
             memory_limit=defaults.DEPLOYMENT_MEMORY_MIB,
             ephemeral_storage_size=Size.mebibytes(defaults.DEPLOYMENT_STORAGE_MIB),

@@ -1,6 +1,7 @@
 """Real boto3 clients behind botocore's Stubber: every request the code builds passes botocore's validation.
 
-No test reaches AWS: the environment holds no credentials and no config, and the HTTP layer refuses to send.
+No test reaches AWS: the environment holds no credentials and no config, and the HTTP layer refuses to send
+anywhere but to a server on the loopback address (moto's S3 and CloudFormation).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import botocore.httpsession
@@ -33,10 +35,14 @@ def no_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("a test tried to send an HTTP request")
+    send = botocore.httpsession.URLLib3Session.send
 
-    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", refuse)
+    def loopback_only(session: Any, request: Any) -> Any:
+        if urlsplit(request.url).hostname != "127.0.0.1":  # a local S3 server (moto) is the only one allowed
+            raise AssertionError(f"a test tried to send an HTTP request to {request.url}")
+        return send(session, request)
+
+    monkeypatch.setattr(botocore.httpsession.URLLib3Session, "send", loopback_only)
 
 
 def client(service: str) -> Any:

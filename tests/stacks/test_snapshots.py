@@ -29,7 +29,7 @@ EXPECTED_COUNTS = {
         "AWS::CloudWatch::Dashboard": 3,
         "AWS::SNS::Topic": 3,  # alarms; async success and error
         "AWS::KMS::Key": 3,  # model bucket, alarm topic, async topics
-        "AWS::IAM::Role": 4,  # one execution role per endpoint, the BucketDeployment handler
+        "AWS::IAM::Role": 6,  # one execution role per endpoint, the BucketDeployment handler, the carry-over and its provider
     },
     "prod": {
         "AWS::SageMaker::Model": 4,

@@ -122,10 +122,12 @@ def test_model_bucket_is_encrypted_versioned_private_logged_and_ssl_only(templat
         assert '"aws:SecureTransport": "false"' in policies
 
 
-def test_archives_are_deployed_with_prune_under_a_versioned_prefix_and_retained(templates: dict[str, Template]) -> None:
+def test_archives_are_deployed_without_prune_under_a_versioned_prefix_and_retained(
+    templates: dict[str, Template],
+) -> None:
     for template in templates.values():
         deployment = only(template, "Custom::CDKBucketDeployment")["Properties"]
-        assert deployment["Prune"] is True
+        assert deployment["Prune"] is False  # the prefix also holds published versions
         assert deployment["RetainOnDelete"] is True
         assert deployment["DestinationBucketKeyPrefix"].startswith("models/")
         template.has_resource_properties(
