@@ -309,6 +309,7 @@ class S3Store:
         metadata = {"origin": "published", "sha256": packaged.sha256, "code-sha256": packaged.code_sha256}
         try:  # a multipart upload that fails is aborted by s3transfer: the object appears whole or not at all
             self._upload(packaged.archive, key, metadata, progress)
+            self._check_whole(key, packaged.size_bytes)
             call(self.s3, "PutObject", Bucket=self.bucket, Key=f"{RECORDS}{record.name}.json", Body=record.to_json())
         except BaseException:
             self._delete(key)
@@ -319,6 +320,17 @@ class S3Store:
             self.s3.upload_file(str(archive), self.bucket, key, ExtraArgs={"Metadata": metadata}, Callback=progress)
         except (S3UploadFailedError, ClientError, BotoCoreError) as e:
             raise _aws_error("PutObject", e) from e
+
+    def _check_whole(self, key: str, size: int) -> None:
+        """The object is there with every byte: a transfer cut short can end without an error from s3transfer."""
+        try:
+            stored = call(self.s3, "HeadObject", Bucket=self.bucket, Key=key)["ContentLength"]
+        except AwsCallError as e:
+            raise AwsCallError("PutObject", "IncompleteUpload", f"s3://{self.bucket}/{key} is not there: {e}") from e
+        if stored != size:
+            raise AwsCallError(
+                "PutObject", "IncompleteUpload", f"s3://{self.bucket}/{key} has {stored} of {size} bytes"
+            )
 
     def delete(self, name: str) -> None:
         self._delete(f"{self.prefix}{name}{SUFFIX}")
