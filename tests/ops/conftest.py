@@ -16,6 +16,9 @@ import boto3
 import botocore.httpsession
 import pytest
 from botocore.stub import Stubber
+from moto.server import ThreadedMotoServer
+
+from creative_scoring.paths import MODEL_ARTIFACTS
 
 REGION = "us-east-1"
 STACK = "CreativeScoring-dev"
@@ -23,6 +26,7 @@ ENDPOINT = "creative-scoring-dev-async"
 MODEL = "ModelCreativeScoringDevAsync-1a2B3c4D"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/{}"
 CREATED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
+BUCKET = "creative-scoring-models-test"
 
 
 @pytest.fixture(autouse=True)
@@ -95,3 +99,24 @@ def queue_job(stubber: Stubber, params: dict[str, Any], statuses: list[str], **f
         stubber.add_response(
             "describe_transform_job", job_description(params, status, **extra), {"TransformJobName": name}
         )
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+def moto_client(url: str, service: str, region: str | None = None) -> Any:
+    return boto3.client(
+        service, endpoint_url=url, region_name=region or "us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
+    )
+
+
+def deploy_reference_models(s3: Any, bucket: str, prefix: str, artifacts: Path = MODEL_ARTIFACTS) -> None:
+    """What the deploy's BucketDeployment writes: every file of the artifacts folder under the prefix."""
+    for path in sorted(artifacts.iterdir()):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())

@@ -16,9 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from creative_scoring.artifacts.archive import read_manifest, read_members, safe_extract
 from creative_scoring.artifacts.versions import VersionError
@@ -26,32 +24,11 @@ from creative_scoring.paths import INFERENCE_DIR, MODEL_ARTIFACTS
 from ops import deployment
 from ops.aws import AwsCallError
 from ops.versions import FolderStore, S3Store, VersionStore, publish, retire, versions
+from tests.ops.conftest import BUCKET, deploy_reference_models, moto_client
 
-BUCKET = "creative-scoring-models-test"
 PREFIX = "models/0123abcd/"
 V1 = MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz"
 REFERENCE = {m["name"]: m for m in read_manifest(MODEL_ARTIFACTS)}
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-def moto_client(url: str, service: str, region: str | None = None) -> Any:
-    return boto3.client(
-        service, endpoint_url=url, region_name=region or "us-east-1", aws_access_key_id="x", aws_secret_access_key="y"
-    )
-
-
-def deploy_reference_models(s3: Any, bucket: str, prefix: str, artifacts: Path = MODEL_ARTIFACTS) -> None:
-    """What the deploy's BucketDeployment writes: every file of the artifacts folder under the prefix."""
-    for path in sorted(artifacts.iterdir()):
-        s3.put_object(Bucket=bucket, Key=f"{prefix}{path.name}", Body=path.read_bytes())
 
 
 @pytest.fixture
