@@ -1,0 +1,131 @@
+"""``creative-scoring models`` and ``smoke`` against a real local endpoint (``creative-scoring serve``), driven as
+a user drives them: the installed command in a subprocess, boto3 to invoke what was published."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from creative_scoring.paths import MODEL_ARTIFACTS, ROOT
+from tests.local_endpoint.conftest import CREATIVES, DEV_ENDPOINT, LocalServer, sagemaker_runtime
+
+V2 = MODEL_ARTIFACTS / "creative-scorer-v2.tar.gz"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    tmp = tmp_path_factory.mktemp("models-cli")
+    server = LocalServer(tmp, "--env", "dev", "--state-dir", str(tmp / "state"))
+    yield server
+    server.stop()
+
+
+def command(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "creative_scoring", *args, "--local", "--url", server.url],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def invoke(server: LocalServer, target: str) -> dict[str, Any]:
+    response = sagemaker_runtime(server.url).invoke_endpoint(
+        EndpointName=DEV_ENDPOINT, TargetModel=target, Body=CREATIVES, ContentType="application/json"
+    )
+    return json.loads(response["Body"].read())  # type: ignore[no-any-return]
+
+
+def listed(server: LocalServer) -> dict[str, dict[str, Any]]:
+    result = command(server, "models", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return {v["name"]: v for v in json.loads(result.stdout)}
+
+
+def test_publish_invoke_list_retire_on_the_running_local_endpoint(server: LocalServer) -> None:
+    published = command(server, "models", "publish", str(V2), "--name", "creative-scorer-v2-1")
+    assert published.returncode == 0, published.stderr
+    assert "verified creative-scorer-v2-1 on creative-scoring-dev: first answer in" in published.stdout
+    # No restart: the endpoint that was already running answers the new TargetModel.
+    predictions = invoke(server, "creative-scorer-v2-1.tar.gz")["predictions"]
+    assert {p["model"] for p in predictions} == {"creative-scorer-v2"}
+    version = listed(server)["creative-scorer-v2-1"]
+    assert (version["origin"], version["loaded"], version["published_by"] is not None) == ("published", True, True)
+    assert listed(server)["creative-scorer-v1"]["origin"] == "reference"
+
+    retired = command(server, "models", "retire", "creative-scorer-v2-1")
+    assert retired.returncode == 0, retired.stderr
+    assert "creative-scorer-v2-1" not in listed(server)
+
+
+def test_smoke_passes_on_every_endpoint_and_model_of_the_environment(server: LocalServer) -> None:
+    result = command(server, "smoke", "--json")
+    assert result.returncode == 0, result.stderr
+    probes = json.loads(result.stdout)
+    assert {(p["endpoint"], p["model"]) for p in probes} >= {
+        ("creative-scoring-dev", "creative-scorer-v1"),
+        ("creative-scoring-dev", "creative-scorer-v2"),
+        ("creative-scoring-dev", "creative-scorer-social-v1"),
+        ("creative-scoring-dev-serverless", "creative-scorer-v1"),
+        ("creative-scoring-dev-async", "creative-scorer-v2"),
+    }
+    assert all(p["ok"] and 0 <= p["score_min"] <= p["score_max"] <= 1 for p in probes)
+
+
+def test_smoke_fails_with_exit_1_when_a_model_does_not_answer(server: LocalServer, tmp_path: Path) -> None:
+    broken = Path(server.describe()["published_dir"]) / "broken.tar.gz"
+    broken.write_bytes(b"not an archive")  # put there by hand: listed as unrecorded, and smoke invokes it
+    try:
+        result = command(server, "smoke")
+    finally:
+        broken.unlink()
+    assert result.returncode == 1
+    line = next(line for line in result.stdout.splitlines() if " broken " in line)
+    assert "creative-scoring-dev" in line
+    assert "1 of" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["models", "publish", "nowhere.tar.gz", "--name", "x"], "nowhere.tar.gz does not exist"),
+        (["models", "publish", str(V2), "--name", "Bad_Name"], "version name 'Bad_Name' is not allowed"),
+        (["models", "publish", str(V2), "--name", "creative-scorer-v1"], "is a reference model"),
+        (["models", "retire", "creative-scorer-v1"], "pass --reference"),
+        (["models", "verify", "never-published"], "verify never-published on creative-scoring-dev"),
+        (["models", "list", "--env", "prod"], "serves environment 'dev', not 'prod'"),
+    ],
+)
+def test_bad_requests_exit_non_zero_naming_the_problem(server: LocalServer, args: list[str], message: str) -> None:
+    result = command(server, *args)
+    assert result.returncode in (1, 2)
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+
+
+def test_without_credentials_the_aws_target_names_the_fix(tmp_path: Path) -> None:
+    env = {
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "creative_scoring", "models", "list"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert result.returncode == 3
+    assert "configure AWS credentials" in result.stderr
+    assert "Traceback" not in result.stderr
