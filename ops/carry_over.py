@@ -7,6 +7,9 @@ code (taken from a reference archive of the new prefix, so exactly the deployed 
 would. So a ``TargetModel`` that answered before the deploy answers after it. The same happens in reverse
 when CloudFormation rolls the deploy back: the custom resource is updated back to the old prefix.
 
+For each inference component it also answers the archive the component's Model is to read: the version put live
+on the component (its record under ``published/components/``), or else the component's reference archive.
+
 It needs only the standard library, boto3 and ``creative_scoring.artifacts`` (no handler code is run: the new
 code is checked by ``creative-scoring smoke`` after the deploy). A version already at the prefix is left as it is.
 """
@@ -18,7 +21,15 @@ import logging
 from typing import Any
 
 from creative_scoring.artifacts.archive import MANIFEST
-from creative_scoring.artifacts.published import RECORDS, SUFFIX, Record, code_digest, code_of, repackage
+from creative_scoring.artifacts.published import (
+    RECORDS,
+    SUFFIX,
+    Record,
+    code_digest,
+    code_of,
+    pin_key,
+    repackage,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,24 @@ def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
         log.info("carried %s from %s to %s", record.name, record.archive, target)
         carried.append(record.name)
     return carried
+
+
+def component_archives(s3: Any, bucket: str, prefix: str, components: dict[str, dict[str, str]]) -> dict[str, str]:
+    """The archive key each component's Model reads, by the component's ``Attribute``."""
+    answers = {}
+    for component, settings in components.items():
+        pinned = _pinned_version(s3, bucket, component)
+        archive = f"{pinned}{SUFFIX}" if pinned else settings["Archive"]
+        answers[settings["Attribute"]] = f"{prefix}{archive}"
+    return answers
+
+
+def _pinned_version(s3: Any, bucket: str, component: str) -> str | None:
+    try:
+        pin = json.loads(_read(s3, bucket, pin_key(component)))
+    except s3.exceptions.NoSuchKey:
+        return None
+    return str(pin["version"])
 
 
 def _deployed_code(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
@@ -70,5 +99,8 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     physical_id = f"carry-over:{properties['Bucket']}/{properties['Prefix']}"
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event.get("PhysicalResourceId", physical_id)}
-    carried = carry_over(boto3.client("s3"), properties["Bucket"], properties["Prefix"])
-    return {"PhysicalResourceId": physical_id, "Data": {"Carried": ",".join(carried) or "-"}}
+    s3 = boto3.client("s3")
+    bucket, prefix = properties["Bucket"], properties["Prefix"]
+    carried = carry_over(s3, bucket, prefix)
+    archives = component_archives(s3, bucket, prefix, properties.get("Components", {}))
+    return {"PhysicalResourceId": physical_id, "Data": {"Carried": ",".join(carried) or "-", **archives}}

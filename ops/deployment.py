@@ -25,10 +25,11 @@ from creative_scoring.config import (
     AsyncConfig,
     EndpointConfig,
     EnvironmentConfig,
+    InferenceComponentsConfig,
     MultiModelConfig,
     load_environments,
 )
-from creative_scoring.config.naming import output_id, stack_name
+from creative_scoring.config.naming import component_name, output_id, stack_name
 from creative_scoring.paths import CDK_JSON, LOCAL_STATE, MODEL_ARTIFACTS
 from ops import aws
 from ops.versions import FolderStore, S3Store, VersionStore
@@ -49,6 +50,7 @@ class Deployment:
     s3: Any  # an S3 client for async inputs and outputs
     async_inputs: dict[str, str]  # async endpoint -> S3 prefix for its inputs
     published_by: str
+    sagemaker: Any = None  # a SageMaker client (AWS only): inference components
     loaded: Callable[[], set[str]] = field(default=lambda: set())  # TargetModels loaded (local only)
 
     def multi_model_endpoint(self, name: str | None) -> MultiModelConfig:
@@ -70,6 +72,22 @@ class Deployment:
                 else f"{self.where} has no multi-model endpoint: model versions are published to one (cdk.json)"
             )
         return endpoints[0]
+
+    def component(self, name: str) -> tuple[InferenceComponentsConfig, str]:
+        """The endpoint and full name of inference component ``name`` (its full name, or its model's name)."""
+        for endpoint in self.environment.endpoints:
+            if isinstance(endpoint, InferenceComponentsConfig):
+                for model in endpoint.models:
+                    full = component_name(endpoint.name, model.name)
+                    if name in (full, model.name):
+                        return endpoint, full
+        known = [
+            component_name(e.name, m.name)
+            for e in self.environment.endpoints
+            if isinstance(e, InferenceComponentsConfig)
+            for m in e.models
+        ]
+        raise DeploymentError(f"no inference component {name!r} in {self.where}; its components: {known}")
 
     @property
     def endpoints(self) -> tuple[EndpointConfig, ...]:
@@ -173,4 +191,5 @@ def in_aws(
             if isinstance(e, AsyncConfig) and output_id(e.name, "AsyncInputPath") in outputs
         },
         published_by=str(identity["Arn"]),
+        sagemaker=aws.client(client_factory, "sagemaker", region),
     )

@@ -32,6 +32,7 @@ from creative_scoring.artifacts.versions import Packaged, SampleResult, VersionE
 from creative_scoring.artifacts.versions import package as package_version
 from creative_scoring.artifacts.versions import target_model as target_model
 from creative_scoring.paths import INFERENCE_DIR, SAMPLES
+from ops import components
 from ops.aws import AwsCallError, call
 
 Progress = Callable[[int], None]  # bytes sent since the last call
@@ -74,6 +75,9 @@ class VersionStore(Protocol):
 
     def delete(self, name: str) -> None:
         """Remove the archive and the record of ``name``."""
+
+    def pins(self) -> dict[str, str]:
+        """The version the model pipeline put live on each inference component, by component."""
 
 
 def versions(store: VersionStore) -> list[Version]:
@@ -194,6 +198,11 @@ def retire(store: VersionStore, name: str, *, reference_too: bool = False) -> Ve
     if name not in found:
         raise VersionError(f"no version {name!r} at {store.where}; `creative-scoring models list` shows them")
     version = found[name]
+    if live_on := sorted(c for c, v in store.pins().items() if v == name):
+        raise VersionError(
+            f"{name} is live on inference component(s) {live_on}: put another version live there first "
+            "(creative-scoring models publish SOURCE --name NAME --component COMPONENT)"
+        )
     if version.origin == "reference" and not reference_too:
         raise VersionError(
             f"{name} is a reference model of the deploy (model_artifacts/, cdk.json): remove it there and deploy, "
@@ -238,6 +247,9 @@ class FolderStore:
         except BaseException:
             archive.unlink(missing_ok=True)
             raise
+
+    def pins(self) -> dict[str, str]:
+        return {}  # the local endpoint serves components from the reference archives
 
     def delete(self, name: str) -> None:
         (self.models_dir / f"{name}{SUFFIX}").unlink(missing_ok=True)
@@ -320,6 +332,12 @@ class S3Store:
             self.s3.upload_file(str(archive), self.bucket, key, ExtraArgs={"Metadata": metadata}, Callback=progress)
         except (S3UploadFailedError, ClientError, BotoCoreError) as e:
             raise _aws_error("PutObject", e) from e
+
+    def pins(self) -> dict[str, str]:
+        try:
+            return components.pins(self.s3, self.bucket)
+        except (ClientError, BotoCoreError) as e:
+            raise _aws_error("ListObjectsV2", e) from e
 
     def _check_whole(self, key: str, size: int) -> None:
         """The object is there with every byte: a transfer cut short can end without an error from s3transfer."""

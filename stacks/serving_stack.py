@@ -11,6 +11,7 @@ from constructs import Construct
 
 from creative_scoring.config import (
     AsyncConfig,
+    ComponentModel,
     EndpointConfig,
     EnvironmentConfig,
     InferenceComponentsConfig,
@@ -18,7 +19,7 @@ from creative_scoring.config import (
     ServerlessConfig,
     defaults,
 )
-from creative_scoring.config.naming import output_id
+from creative_scoring.config.naming import component_name, output_id
 from stacks.components.alarm_topic import AlarmTopic
 from stacks.components.alarms import EndpointAlarms
 from stacks.components.async_inference import AsyncInferenceIO
@@ -60,8 +61,8 @@ class ServingStack(Stack):
         self.store = ModelStore(self, "ModelStore", artifacts_dir=artifacts_dir, inference_dir=inference_dir)
         self.alarm_topic = AlarmTopic(self, "AlarmTopic", email=environment.alarm_email)
         self.published = (
-            PublishedVersions(self, "PublishedVersions", store=self.store)
-            if any(isinstance(e, MultiModelConfig) for e in environment.endpoints)
+            PublishedVersions(self, "PublishedVersions", store=self.store, components=_components(environment))
+            if any(isinstance(e, MultiModelConfig | InferenceComponentsConfig) for e in environment.endpoints)
             else None
         )
         self.endpoints = [self._endpoint(endpoint) for endpoint in environment.endpoints]
@@ -105,8 +106,15 @@ class ServingStack(Stack):
                     served.model.node.add_dependency(self.published.resource)
                 return served
             case InferenceComponentsConfig():
+                assert self.published is not None  # an environment with components has one
                 return InferenceComponentEndpoint(
-                    scope, "Hosting", endpoint=endpoint, role=role, store=store, rollback_alarm_names=alarm_names
+                    scope,
+                    "Hosting",
+                    endpoint=endpoint,
+                    role=role,
+                    store=store,
+                    archive_url=self.published.component_archive_url,
+                    rollback_alarm_names=alarm_names,
                 )
             case ServerlessConfig():
                 return ServerlessEndpoint(
@@ -134,6 +142,16 @@ class ServingStack(Stack):
             ("AsyncErrorTopicArn", async_io.error_topic.topic_arn),
         ):
             CfnOutput(self, output_id(endpoint_name, what), value=value)
+
+
+def _components(environment: EnvironmentConfig) -> dict[str, ComponentModel]:
+    """Every inference component of ``environment``, by name."""
+    return {
+        component_name(e.name, m.name): m
+        for e in environment.endpoints
+        if isinstance(e, InferenceComponentsConfig)
+        for m in e.models
+    }
 
 
 def _autoscale(scope: Construct, endpoint: EndpointConfig, served: Hosting) -> None:

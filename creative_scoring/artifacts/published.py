@@ -17,6 +17,7 @@ from creative_scoring.artifacts.archive import archive_bytes, digest, read_membe
 RECORDS = "published/"  # S3: published/NAME.json beside the models/ prefixes; locally the folder ENV/published/
 SUFFIX = ".tar.gz"
 CODE = "code/"
+COMPONENTS = "components/"  # published/components/COMPONENT.json: the version live on an inference component
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +55,16 @@ class Record:
             code_sha256=code_sha256,
             carried_from=self.archive,
         )
+
+
+def pin_key(component: str) -> str:
+    """The S3 key (under the bucket) of the record of the version live on inference component ``component``."""
+    return f"{RECORDS}{COMPONENTS}{component}.json"
+
+
+def archive_attribute(component: str) -> str:
+    """The carry-over resource's attribute with the archive key of ``component``, e.g. ``CreativeScoringProdV1``."""
+    return "".join(part.capitalize() for part in component.replace(".", "-").split("-")) + "Archive"
 
 
 def now() -> str:

@@ -76,6 +76,14 @@ def publish(
     name: Annotated[str, typer.Option(help="Version name: the TargetModel is NAME.tar.gz.", show_default=False)],
     env: Env = "dev",
     endpoint: Endpoint = None,
+    component: Annotated[
+        str | None,
+        typer.Option(
+            help="Put the version live on this inference component (its name or its model's) instead of "
+            "publishing it to a multi-model endpoint. AWS only.",
+            show_default=False,
+        ),
+    ] = None,
     local: Local = False,
     url: Url = LOCAL_URL,
     region: Region = None,
@@ -86,7 +94,12 @@ def publish(
 
     with _boundary():
         deployment = _deployment(env, local, url, region)
-        target = deployment.multi_model_endpoint(endpoint)
+        if component is not None:
+            _check_component_target(deployment, local)
+            hosting, route = deployment.component(component)
+            target = hosting.name
+        else:
+            target, route = deployment.multi_model_endpoint(endpoint).name, None
         with _upload_bar(f"storing {name}") as progress:
             published = publish_version(
                 deployment.store, name, source, published_by=deployment.published_by, progress=progress
@@ -96,15 +109,48 @@ def publish(
             typer.echo(f"{name} is already published with these contents ({record.sha256[:12]}): nothing stored")
         else:
             scored = sum(len(s.scores) for s in published.samples)
-            typer.echo(
-                f"checked {name}: loads and scores {scored} sample creatives in [0, 1] through the handler chain"
-            )
+            typer.echo(f"checked {name}: loads, and scores {scored} sample creatives in [0, 1] (handler chain)")
             typer.echo(
                 f"stored {name}.tar.gz ({record.size_bytes} bytes, sha256 {record.sha256[:12]}) at "
                 f"{deployment.store.where}"
             )
+        if route is not None:
+            _put_live(deployment, route, record)
         if verify:
-            _verify(deployment, target.name, name)
+            _verify(deployment, target, name, route)
+
+
+def _check_component_target(deployment: Deployment, local: bool) -> None:
+    from ops.deployment import DeploymentError
+
+    if local:
+        raise DeploymentError(
+            "--component needs AWS: the local endpoint serves inference components from the reference archives of "
+            "model_artifacts/ (publish the version to the local multi-model endpoint to try it, without --component)"
+        )
+
+
+def _put_live(deployment: Deployment, component: str, record: Any) -> None:
+    from ops.components import ComponentUpdateFailed, put_live
+    from ops.versions import S3Store
+
+    store = deployment.store
+    assert isinstance(store, S3Store)  # components are AWS only
+    try:
+        live = put_live(
+            deployment.sagemaker,
+            store.s3,
+            store.bucket,
+            component=component,
+            version=record.name,
+            archive_key=record.archive,
+            sha256=record.sha256,
+            pinned_by=deployment.published_by,
+            progress=lambda line: typer.echo(line, err=True),
+        )
+    except ComponentUpdateFailed as e:
+        _fail(EXIT_FAILED, str(e))
+    typer.echo(f"{component} serves {live.version} (Model {live.model_name}; it served {live.previous_model})")
 
 
 @contextmanager
@@ -139,11 +185,12 @@ def verify(
         _verify(deployment, deployment.multi_model_endpoint(endpoint).name, name)
 
 
-def _verify(deployment: Deployment, endpoint: str, name: str) -> None:
+def _verify(deployment: Deployment, endpoint: str, name: str, component: str | None = None) -> None:
     from creative_scoring.artifacts.versions import target_model
     from ops.smoke import probe
 
-    result = probe(deployment.runtime, endpoint, name, {"TargetModel": target_model(name)})
+    route = {"InferenceComponentName": component} if component else {"TargetModel": target_model(name)}
+    result = probe(deployment.runtime, endpoint, name, route)
     if not result.ok:
         _fail(EXIT_FAILED, f"verify {name} on {endpoint}: {result.status}")
     typer.echo(

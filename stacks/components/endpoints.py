@@ -9,6 +9,8 @@ would recreate it; a new EndpointConfig updates it in place.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_sagemaker as sm
 from constructs import Construct
@@ -137,8 +139,11 @@ class InferenceComponentEndpoint(Construct):
         endpoint: InferenceComponentsConfig,
         role: iam.IRole,
         store: ModelStore,
+        archive_url: Callable[[str], str],
         rollback_alarm_names: list[str],
     ) -> None:
+        """``archive_url(component)`` is the archive each component's Model reads: the version the model pipeline
+        put live on it, or its reference archive (`PublishedVersions`)."""
         super().__init__(scope, construct_id)
         self.config = sm.CfnEndpointConfig(
             self,
@@ -152,6 +157,7 @@ class InferenceComponentEndpoint(Construct):
         self.endpoint_name = endpoint.name
         self.components: dict[str, sm.CfnInferenceComponent] = {}
         for model in endpoint.models:
+            name = component_name(endpoint.name, model.name)
             cfn_model = sm.CfnModel(
                 self,
                 f"{model.name}Model",
@@ -159,12 +165,11 @@ class InferenceComponentEndpoint(Construct):
                 primary_container=sm.CfnModel.ContainerDefinitionProperty(
                     image=endpoint.image,
                     mode="SingleModel",
-                    model_data_url=store.archive_url(model.name),
+                    model_data_url=archive_url(name),
                     environment=container_environment(store, multi_model=False),
                 ),
             )
             cfn_model.node.add_dependency(store.deployment, role)
-            name = component_name(endpoint.name, model.name)
             self.components[name] = sm.CfnInferenceComponent(
                 self,
                 f"{model.name}Component",

@@ -1,9 +1,14 @@
-"""The deploy's side of published model versions: before a multi-model Model reads its prefix, every version the
-model pipeline published is carried there (``ops/carry_over.py``), repackaged with this deploy's inference code.
+"""The deploy's side of published model versions: before a Model reads the model prefix, every version the model
+pipeline published is carried there (``ops/carry_over.py``), repackaged with this deploy's inference code.
 
-The custom resource's properties are the bucket and the prefix, and the prefix names the code digest, so it runs
-on every deploy that changes the code (the Model is replaced then), and again when CloudFormation rolls such a
-deploy back (an update back to the old prefix). Deleting it deletes nothing: published versions outlive stacks.
+- Multi-model endpoints load published versions by ``TargetModel`` from the prefix.
+- Inference components: the Model of each component reads the archive this resource answers for it (attribute
+  ``archive_attribute(component)``): the version put live on that component (``models publish --component``),
+  carried to this code, or else the reference archive. So a deploy keeps the version a component serves.
+
+The custom resource's properties are the bucket, the prefix (which names the code digest) and the components with
+their settings, so it runs on every deploy that changes the code or a component, and again when CloudFormation
+rolls such a deploy back. Deleting it deletes nothing: published versions outlive stacks.
 """
 
 from __future__ import annotations
@@ -20,8 +25,8 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from creative_scoring.artifacts.published import RECORDS
-from creative_scoring.config import defaults
+from creative_scoring.artifacts.published import RECORDS, SUFFIX, archive_attribute
+from creative_scoring.config import ComponentModel, defaults
 from creative_scoring.paths import ROOT
 from stacks.components.model_store import ModelStore
 from stacks.nag import acknowledge, acknowledge_prefixes, logical_ref
@@ -42,8 +47,11 @@ RUNTIME = lambda_.Runtime.PYTHON_3_13
 class PublishedVersions(Construct):
     """Custom resource ``Custom::PublishedVersions``; a multi-model Model depends on ``resource``."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, store: ModelStore) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, store: ModelStore, components: dict[str, ComponentModel]
+    ) -> None:
         super().__init__(scope, construct_id)
+        self.store = store
         handler = lambda_.Function(
             self,
             "Handler",
@@ -67,11 +75,31 @@ class PublishedVersions(Construct):
             "Resource",
             service_token=provider.service_token,
             resource_type="Custom::PublishedVersions",
-            properties={"Bucket": store.bucket.bucket_name, "Prefix": store.prefix},
+            properties={
+                "Bucket": store.bucket.bucket_name,
+                "Prefix": store.prefix,
+                "Components": {name: _component(name, model) for name, model in sorted(components.items())},
+            },
         )
         # The reference archives of the new prefix must be there: the new code is taken from one of them.
         self.resource.node.add_dependency(store.deployment)
         _acknowledge(handler, provider)
+
+    def component_archive_url(self, component: str) -> str:
+        """The S3 URL of the archive the Model of ``component`` is to read."""
+        return self.store.bucket.s3_url_for_object(self.resource.get_att_string(archive_attribute(component)))
+
+
+def _component(name: str, model: ComponentModel) -> dict[str, str]:
+    """What the function needs for one component, and its settings: a change to them runs the function again."""
+    return {
+        "Attribute": archive_attribute(name),
+        "Archive": f"{model.name}{SUFFIX}",
+        "Copies": str(model.copies),
+        "Accelerators": str(model.accelerators),
+        "CpuCores": str(model.cpu_cores),
+        "MemoryMb": str(model.memory_mb),
+    }
 
 
 def _handler_source() -> Path:

@@ -28,6 +28,7 @@ from ops.versions import S3Store, publish, versions
 from stacks.components.published_versions import HANDLER_FILES
 from tests.ops.conftest import BUCKET, deploy_reference_models, moto_client
 from tests.ops.test_versions import V1
+from tests.stacks.cfn_changes import plan
 from tests.stacks.conftest import synth_templates
 
 VERSION = "creative-scorer-v1-1"
@@ -101,8 +102,12 @@ def test_the_multi_model_model_is_created_after_the_carry_over_and_reads_its_pre
         assert _prefix(before) in json.dumps(model["Properties"]["PrimaryContainer"]["ModelDataUrl"])
 
 
-def test_an_environment_without_a_multi_model_endpoint_has_no_carry_over() -> None:
-    assert not synth_templates()["prod"].find_resources("Custom::PublishedVersions")
+def test_the_carry_over_runs_again_when_a_component_changes(context: dict[str, Any]) -> None:
+    before = synth_templates(context)["prod"]
+    context["creative-scoring"]["environments"]["prod"]["endpoints"][0]["models"][0]["memory_mb"] = 8192
+    after = synth_templates(context)["prod"]
+    changes = plan(before.to_json(), after.to_json())
+    assert _carry_over_resource(before)[0] in changes["update"]  # so it answers each component's live version again
 
 
 def test_a_published_version_answers_after_a_deploy_with_new_code_and_after_its_rollback(

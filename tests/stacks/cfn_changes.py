@@ -1,7 +1,8 @@
 """What CloudFormation would do between two templates: which resources it replaces and which it updates.
 
 A resource is replaced when a create-only property (from the CloudFormation registry schemas that cfn-lint
-ships) changes, or refers to a resource that is replaced; it is updated when any other property changes.
+ships) changes, or refers to a resource that is replaced; it is updated when any other property changes. A custom
+resource that is updated answers anew, so what refers to its attributes counts as changed.
 """
 
 from __future__ import annotations
@@ -30,13 +31,18 @@ def plan(before: Mapping[str, Any], after: Mapping[str, Any]) -> dict[str, set[s
     old, new = before["Resources"], after["Resources"]
     common = set(old) & set(new)
     replace: set[str] = set()
+    answers_anew = {
+        r
+        for r in common
+        if new[r]["Type"].startswith("Custom::") and old[r].get("Properties") != new[r].get("Properties")
+    }
     while True:
         found = {
             r
             for r in common - replace
             for p in create_only(new[r]["Type"])
             if old[r].get("Properties", {}).get(p) != new[r].get("Properties", {}).get(p)
-            or _refers_to(new[r].get("Properties", {}).get(p), replace)
+            or _refers_to(new[r].get("Properties", {}).get(p), replace | answers_anew)
         }
         if not found:
             break

@@ -29,7 +29,7 @@ EXPECTED_COUNTS = {
         "AWS::CloudWatch::Dashboard": 3,
         "AWS::SNS::Topic": 3,  # alarms; async success and error
         "AWS::KMS::Key": 3,  # model bucket, alarm topic, async topics
-        "AWS::IAM::Role": 6,  # one execution role per endpoint, the BucketDeployment handler, the carry-over and its provider
+        "AWS::IAM::Role": 6,  # one execution role per endpoint; the handlers of the archives and of the carry-over
     },
     "prod": {
         "AWS::SageMaker::Model": 4,
@@ -42,7 +42,7 @@ EXPECTED_COUNTS = {
         "AWS::CloudWatch::Dashboard": 2,
         "AWS::SNS::Topic": 3,
         "AWS::KMS::Key": 3,
-        "AWS::IAM::Role": 3,
+        "AWS::IAM::Role": 5,
     },
 }
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match, Template
 
+from creative_scoring.artifacts.published import archive_attribute
 from creative_scoring.config.naming import output_id
 from tests.stacks.conftest import alarms_of, config_of, endpoint_named, only, resources, scaling_of
 
@@ -73,12 +74,15 @@ def test_prod_hosts_each_model_as_a_gpu_inference_component(templates: dict[str,
             "MinMemoryRequiredInMb": 4 * GIB,
         }
     models = resources(template, "AWS::SageMaker::Model")
+    (carry_over,) = resources(template, "Custom::PublishedVersions")
     for component in components.values():
         (model_id, _) = component["Properties"]["Specification"]["ModelName"]["Fn::GetAtt"]
         container = models[model_id]["Properties"]["PrimaryContainer"]
         assert container["Image"].endswith("-gpu-py312-cu124-ubuntu22.04-sagemaker")
         assert container["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] == "/opt/ml/model/code"
-        assert json.dumps(container["ModelDataUrl"]).endswith('.tar.gz"]]}')
+        # The archive the carry-over answers for this component: its live version, or the reference archive.
+        attribute = archive_attribute(component["Properties"]["InferenceComponentName"])
+        assert {"Fn::GetAtt": [carry_over, attribute]} in container["ModelDataUrl"]["Fn::Join"][1]
 
 
 @pytest.mark.parametrize(
