@@ -84,35 +84,22 @@ def versions(store: VersionStore) -> list[Version]:
     """Every archive of ``store``, sorted by name."""
     reference = {e["name"]: e for e in store.reference()}
     records = store.records()
-    found = []
-    for name, size in sorted((name_of(target), size) for target, size in store.archives().items()):
-        if name in reference:
-            entry = reference[name]
-            found.append(
-                Version(
-                    name=name,
-                    origin="reference",
-                    size_bytes=size,
-                    sha256=entry.get("sha256"),
-                    code_sha256=entry.get("code_sha256"),
-                )
-            )
-        elif name in records:
-            r = records[name]
-            found.append(
-                Version(
-                    name=name,
-                    origin="published",
-                    size_bytes=size,
-                    sha256=r.sha256,
-                    code_sha256=r.code_sha256,
-                    published_at=r.published_at,
-                    published_by=r.published_by,
-                )
-            )
-        else:
-            found.append(Version(name=name, origin="unrecorded", size_bytes=size))
-    return found
+    found = sorted((name_of(target), size) for target, size in store.archives().items())
+    return [Version(name=name, size_bytes=size, **_provenance(name, reference, records)) for name, size in found]
+
+
+def _provenance(name: str, reference: dict[str, dict[str, Any]], records: dict[str, Record]) -> dict[str, Any]:
+    """Where version ``name`` came from: the deploy's manifest, the model pipeline's record, or neither."""
+    if name in reference:
+        return {
+            "origin": "reference",
+            "sha256": reference[name].get("sha256"),
+            "code_sha256": reference[name].get("code_sha256"),
+        }
+    if name in records:
+        fields = ("sha256", "code_sha256", "published_at", "published_by")
+        return {"origin": "published", **{f: getattr(records[name], f) for f in fields}}
+    return {"origin": "unrecorded"}
 
 
 def deployed_code_sha256(store: VersionStore) -> str:

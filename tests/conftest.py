@@ -1,14 +1,17 @@
-"""Shared fixtures: the committed archives, extracted and loaded the way SageMaker does."""
+"""Shared fixtures: the committed archives, extracted and loaded the way SageMaker does; a real S3 API."""
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto.server import ThreadedMotoServer
 
 from creative_scoring.artifacts.archive import read_manifest, safe_extract
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
@@ -57,3 +60,15 @@ def creatives() -> list[dict[str, Any]]:
 def context() -> dict[str, Any]:
     """A deep copy of cdk.json's context for a test to modify."""
     return copy.deepcopy(CONTEXT)
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    """moto's server (S3, CloudFormation, STS, ...) on a free loopback port; yields its URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()

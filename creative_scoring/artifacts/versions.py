@@ -15,14 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from creative_scoring.artifacts.archive import (
-    UnsafeArchive,
-    code_files,
-    digest,
-    read_members,
-    safe_extract,
-    write_archive,
-)
+from creative_scoring.artifacts import archive as archive_format
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
 from creative_scoring.artifacts.published import SUFFIX
 from creative_scoring.paths import INFERENCE_DIR, SAMPLES
@@ -94,8 +87,8 @@ def _folder_files(folder: Path) -> Iterator[tuple[str, bytes]]:
 
 def _archive_files(archive: Path) -> dict[str, bytes]:
     try:
-        return read_members(archive)
-    except UnsafeArchive as e:
+        return archive_format.read_members(archive)
+    except archive_format.UnsafeArchive as e:
         raise VersionError(f"unsafe archive: {e}") from e
     except (tarfile.TarError, OSError, EOFError) as e:
         raise VersionError(f"{archive} is not a gzipped tar model archive ({e}); pass a .tar.gz or a folder") from e
@@ -104,9 +97,9 @@ def _archive_files(archive: Path) -> dict[str, bytes]:
 def package(name: str, source: Path, out_dir: Path, inference_dir: Path = INFERENCE_DIR) -> Packaged:
     """Package ``source``'s model files with the handler code of ``inference_dir`` as ``out_dir/NAME.tar.gz``."""
     archive = out_dir / target_model(name)
-    code = code_files(inference_dir)
-    sha256 = write_archive(archive, {**model_files(source), **code})
-    return Packaged(name, archive, sha256, archive.stat().st_size, digest(code))
+    code = archive_format.code_files(inference_dir)
+    sha256 = archive_format.write_archive(archive, {**model_files(source), **code})
+    return Packaged(name, archive, sha256, archive.stat().st_size, archive_format.digest(code))
 
 
 def check_scores(archive: Path, samples_dir: Path, workdir: Path) -> list[SampleResult]:
@@ -115,7 +108,7 @@ def check_scores(archive: Path, samples_dir: Path, workdir: Path) -> list[Sample
     Raises `VersionError` when the model does not load, a sample fails with a 5xx, no sample is scored, or a
     score is outside [0, 1]. A 4xx (the model refuses a sample, e.g. a channel it does not score) is reported.
     """
-    model_dir = safe_extract(archive, workdir / "model")
+    model_dir = archive_format.safe_extract(archive, workdir / "model")
     try:
         chain = HandlerChain(import_handler(model_dir / "code"))
         model = chain.load(model_dir)

@@ -16,12 +16,12 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
 from creative_scoring.artifacts.archive import read_members, write_archive
 from creative_scoring.net import ServerExited, wait_until_serving
 from creative_scoring.net import free_port as free_port  # the test modules take it from here
 from creative_scoring.paths import MODEL_ARTIFACTS, ROOT, SAMPLES
+from tests.conftest import moto_server
 
 DEV_ENDPOINT = "creative-scoring-dev"
 PROD_ENDPOINT = "creative-scoring-prod"
@@ -82,11 +82,8 @@ class LocalServer:
 @pytest.fixture(scope="module")
 def s3_url() -> Iterator[str]:
     """A real S3 API (moto's server) on a loopback port, for async and batch transform tests."""
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

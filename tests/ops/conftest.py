@@ -16,9 +16,9 @@ import boto3
 import botocore.httpsession
 import pytest
 from botocore.stub import Stubber
-from moto.server import ThreadedMotoServer
 
 from creative_scoring.paths import MODEL_ARTIFACTS
+from tests.conftest import moto_server
 
 REGION = "us-east-1"
 STACK = "CreativeScoring-dev"
@@ -27,6 +27,7 @@ MODEL = "ModelCreativeScoringDevAsync-1a2B3c4D"
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:transform-job/{}"
 CREATED = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 BUCKET = "creative-scoring-models-test"
+PREFIX = "models/0123abcd/"  # where the deploy put the reference models
 
 
 @pytest.fixture(autouse=True)
@@ -103,11 +104,21 @@ def queue_job(stubber: Stubber, params: dict[str, Any], statuses: list[str], **f
 
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def s3(moto_url: str) -> Iterator[Any]:
+    """An S3 client of moto's server, with the model bucket as the deploy leaves it: reference models at PREFIX."""
+    client = moto_client(moto_url, "s3")
+    client.create_bucket(Bucket=BUCKET)
+    deploy_reference_models(client, BUCKET, PREFIX)
+    yield client
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
+        for item in page.get("Contents", []):
+            client.delete_object(Bucket=BUCKET, Key=item["Key"])
+    client.delete_bucket(Bucket=BUCKET)
 
 
 def moto_client(url: str, service: str, region: str | None = None) -> Any:

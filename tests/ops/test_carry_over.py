@@ -12,7 +12,6 @@ import json
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from creative_scoring.paths import INFERENCE_DIR, MODEL_ARTIFACTS
 from ops.carry_over import carry_over, on_event
 from ops.versions import S3Store, publish, versions
 from stacks.components.published_versions import HANDLER_FILES
-from tests.ops.conftest import BUCKET, deploy_reference_models, moto_client
+from tests.ops.conftest import BUCKET, deploy_reference_models
 from tests.ops.test_versions import V1
 from tests.stacks.cfn_changes import plan
 from tests.stacks.conftest import synth_templates
@@ -67,17 +66,6 @@ def before_and_after(new_code: Path) -> tuple[Template, Template]:
     before = synth_templates()["dev"]
     after = synth_templates(artifacts_dir=new_code / "model_artifacts", inference_dir=new_code / "inference")["dev"]
     return before, after
-
-
-@pytest.fixture
-def s3(moto_url: str) -> Iterator[Any]:
-    client = moto_client(moto_url, "s3")
-    client.create_bucket(Bucket=BUCKET)
-    yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 def test_the_multi_model_model_is_created_after_the_carry_over_and_reads_its_prefix(

@@ -3,7 +3,6 @@ validates every request), the record the next deploy reads (moto's S3), and the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,27 +14,15 @@ from creative_scoring.artifacts.versions import VersionError
 from ops.carry_over import carry_over, component_archives
 from ops.components import ComponentUpdateFailed, model_name, pins, put_live
 from ops.versions import S3Store, publish, retire
-from tests.ops.conftest import BUCKET, deploy_reference_models, moto_client
+from tests.ops.conftest import BUCKET, PREFIX, deploy_reference_models
 from tests.ops.test_versions import V1
 
 COMPONENT = "creative-scoring-prod-creative-scorer-v1"
 CURRENT_MODEL = "ProdV1Model-AbCdEf"
 ROLE = "arn:aws:iam::123456789012:role/creative-scoring-prod-execution"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-inference:2.5-gpu-py312-cu124-ubuntu22.04-sagemaker"
-PREFIX = "models/0123abcd/"
 REQUIREMENTS = {"NumberOfAcceleratorDevicesRequired": 1, "NumberOfCpuCoresRequired": 1, "MinMemoryRequiredInMb": 4096}
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def s3(moto_url: str) -> Iterator[Any]:
-    client = moto_client(moto_url, "s3")
-    client.create_bucket(Bucket=BUCKET)
-    deploy_reference_models(client, BUCKET, PREFIX)
-    yield client
-    for item in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
-        client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 def _component(status: str, model: str = CURRENT_MODEL, **extra: Any) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,10 @@ from creative_scoring.paths import INFERENCE_DIR, MODEL_ARTIFACTS
 from ops import deployment
 from ops.aws import AwsCallError
 from ops.versions import FolderStore, S3Store, VersionStore, publish, retire, versions
-from tests.ops.conftest import BUCKET, deploy_reference_models, moto_client
+from tests.ops.conftest import BUCKET, PREFIX, moto_client
 
-PREFIX = "models/0123abcd/"
 V1 = MODEL_ARTIFACTS / "creative-scorer-v1.tar.gz"
 REFERENCE = {m["name"]: m for m in read_manifest(MODEL_ARTIFACTS)}
-
-
-@pytest.fixture
-def s3(moto_url: str) -> Iterator[Any]:
-    client = moto_client(moto_url, "s3")
-    client.create_bucket(Bucket=BUCKET)
-    deploy_reference_models(client, BUCKET, PREFIX)
-    yield client
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET):
-        for item in page.get("Contents", []):
-            client.delete_object(Bucket=BUCKET, Key=item["Key"])
-    client.delete_bucket(Bucket=BUCKET)
 
 
 @pytest.fixture(params=["s3", "folder"])
