@@ -14,7 +14,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -51,17 +51,7 @@ class Probe:
         return f"{min(self.scores):.3f}..{max(self.scores):.3f}" if self.scores else "-"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "endpoint": self.endpoint,
-            "model": self.model,
-            "ok": self.ok,
-            "status": self.status,
-            "first_invoke_ms": None if self.first_ms is None else round(self.first_ms, 1),
-            "scores": len(self.scores),
-            "score_min": min(self.scores, default=None),
-            "score_max": max(self.scores, default=None),
-            "refused_samples": self.refused,
-        }
+        return {**asdict(self), "ok": self.ok, "status": self.status}
 
 
 def probe(

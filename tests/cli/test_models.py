@@ -76,11 +76,12 @@ def test_smoke_passes_on_every_endpoint_and_model_of_the_environment(server: Loc
         ("creative-scoring-dev-serverless", "creative-scorer-v1"),
         ("creative-scoring-dev-async", "creative-scorer-v2"),
     }
-    assert all(p["ok"] and 0 <= p["score_min"] <= p["score_max"] <= 1 for p in probes)
+    assert all(p["ok"] and p["first_ms"] > 0 and 0 <= min(p["scores"]) <= max(p["scores"]) <= 1 for p in probes)
 
 
 def test_smoke_fails_with_exit_1_when_a_model_does_not_answer(server: LocalServer, tmp_path: Path) -> None:
     broken = Path(server.describe()["published_dir"]) / "broken.tar.gz"
+    broken.parent.mkdir(parents=True, exist_ok=True)
     broken.write_bytes(b"not an archive")  # put there by hand: listed as unrecorded, and smoke invokes it
     try:
         result = command(server, "smoke")
