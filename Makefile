@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENVIRONMENTS := dev prod
 
-.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async clean
+.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async bench-publish clean
 
 install: $(VENV)/.installed node_modules/.installed jre
 
@@ -64,6 +64,9 @@ bench-local: install  ## local endpoint: embedded backend vs Multi Model Server,
 
 bench-batch: install  ## local batch transform of 100,000 creatives (creatives/s) next to the bare handler chain
 	$(BIN)/python -m bench.batch_transform
+
+bench-publish: install  ## publish-to-first-answer on the local endpoint next to copying the archive and restarting
+	$(BIN)/python -m bench.publish
 
 bench-async: install  ## async end-to-end latency at queue depths 1, 16, 64 next to the real-time latency
 	$(BIN)/python -m bench.async_inference
