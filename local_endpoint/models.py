@@ -15,7 +15,9 @@ cannot hold.
 - Archives are looked up at request time, in the models folder and then in the folder of published versions
   (``creative-scoring models publish --local``), so a version added to either is invokable at once.
 - Pinned models (inference components, the one model of a serverless or asynchronous endpoint) load at
-  start under their own name, apart from the cache; one whose load failed loads again on its next use.
+  start under their own name, apart from the cache; one whose load failed loads again on its next use. An
+  inference component switches to the version put live on it (``models publish --component --local``) on
+  its next invocation: the old model is unloaded, the new one loaded.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class ModelManager:
         self.load_timeout_s = load_timeout_s
         self._slots: dict[tuple[str, str], _Slot] = {}
         self._pins: dict[str, tuple[str, str]] = {}  # pinned name -> (endpoint, archive)
+        self._swaps: dict[str, asyncio.Lock] = {}  # pinned name -> held while its archive is swapped
 
     @asynccontextmanager
     async def use(
@@ -109,10 +112,23 @@ class ModelManager:
         self._pins[name] = (endpoint, archive)
         await self.pinned(name)
 
-    async def pinned(self, name: str) -> None:
-        """Wait until the pinned model ``name`` is loaded, loading it again if its last load failed."""
-        endpoint, archive = self._pins[name]
-        slot = self._slots.get((endpoint, f"pinned:{name}"))
+    async def pinned(self, name: str, archive: str | None = None) -> None:
+        """Wait until the pinned model ``name`` is loaded, loading it again if its last load failed.
+
+        ``archive``, if given, is the archive ``name`` is to serve from now on (a version put live on an inference
+        component): the model loaded from another archive is unloaded first, then this one is loaded under the
+        same name. An invocation already running on the old model when the swap starts may fail.
+        """
+        endpoint, current = self._pins[name]
+        archive = archive or current
+        key = (endpoint, f"pinned:{name}")
+        if archive != current:
+            async with self._swaps.setdefault(name, asyncio.Lock()):
+                if self._pins[name][1] != archive:
+                    self._pins[name] = (endpoint, archive)
+                    if (old := self._slots.get(key)) is not None:
+                        await self._unload(old)
+        slot = self._slots.get(key)
         if slot is None:
             slot = self._start_load(endpoint, archive, self._archive(archive), name=name, pinned=True)
         await self._wait(slot)

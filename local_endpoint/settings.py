@@ -110,6 +110,11 @@ class Settings:
         """Where ``creative-scoring models publish --local`` puts versions: looked up after ``models_dir``."""
         return self.state_dir / "models"
 
+    @property
+    def pins_dir(self) -> Path:
+        """Where the version live on each inference component is recorded (``COMPONENT.json``)."""
+        return self.state_dir / "published" / "components"
+
     def async_location(self, endpoint: str, kind: str, filename: str) -> str:
         return f"s3://{self.async_bucket}/async/{endpoint}/{kind}/{filename}"
 

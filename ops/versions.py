@@ -27,7 +27,7 @@ from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from creative_scoring.artifacts.archive import MANIFEST
-from creative_scoring.artifacts.published import RECORDS, SUFFIX, Record, now
+from creative_scoring.artifacts.published import COMPONENTS, RECORDS, SUFFIX, Record, now
 from creative_scoring.artifacts.versions import Packaged, SampleResult, VersionError, check_scores, name_of
 from creative_scoring.artifacts.versions import package as package_version
 from creative_scoring.artifacts.versions import target_model as target_model
@@ -236,7 +236,14 @@ class FolderStore:
             raise
 
     def pins(self) -> dict[str, str]:
-        return {}  # the local endpoint serves components from the reference archives
+        folder = self.records_dir / COMPONENTS
+        pins = (json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))) if folder.is_dir() else ()
+        return {pin["component"]: pin["version"] for pin in pins}
+
+    def pin(self, component: str, version: str, pinned_by: str) -> None:
+        """Record ``version`` as live on ``component``: the local endpoint switches on the next invocation."""
+        pin = {"component": component, "version": version, "pinned_at": now(), "pinned_by": pinned_by}
+        _replace_atomically(self.records_dir / COMPONENTS / f"{component}.json", json.dumps(pin, indent=2).encode())
 
     def delete(self, name: str) -> None:
         (self.models_dir / f"{name}{SUFFIX}").unlink(missing_ok=True)

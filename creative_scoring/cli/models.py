@@ -80,7 +80,7 @@ def publish(
         str | None,
         typer.Option(
             help="Put the version live on this inference component (its name or its model's) instead of "
-            "publishing it to a multi-model endpoint. AWS only.",
+            "publishing it to a multi-model endpoint.",
             show_default=False,
         ),
     ] = None,
@@ -95,7 +95,6 @@ def publish(
     with _boundary():
         deployment = _deployment(env, local, url, region)
         if component is not None:
-            _check_component_target(deployment, local)
             hosting, route = deployment.component(component)
             target = hosting.name
         else:
@@ -120,22 +119,16 @@ def publish(
             _verify(deployment, target, name, route)
 
 
-def _check_component_target(deployment: Deployment, local: bool) -> None:
-    from ops.deployment import DeploymentError
-
-    if local:
-        raise DeploymentError(
-            "--component needs AWS: the local endpoint serves inference components from the reference archives of "
-            "model_artifacts/ (publish the version to the local multi-model endpoint to try it, without --component)"
-        )
-
-
 def _put_live(deployment: Deployment, component: str, record: Any) -> None:
     from ops.components import ComponentUpdateFailed, put_live
-    from ops.versions import S3Store
+    from ops.versions import FolderStore, S3Store
 
     store = deployment.store
-    assert isinstance(store, S3Store)  # components are AWS only
+    if isinstance(store, FolderStore):  # the local endpoint switches the component on its next invocation
+        store.pin(component, record.name, deployment.published_by)
+        typer.echo(f"{component} serves {record.name} from its next invocation")
+        return
+    assert isinstance(store, S3Store)
     try:
         live = put_live(
             deployment.sagemaker,
@@ -306,6 +299,7 @@ def _smoke(deployment: Deployment) -> list[Probe]:
 
     probes: list[Probe] = []
     targets = versions(deployment.store)
+    live = deployment.store.pins()  # component -> the version put live on it
     for endpoint in deployment.endpoints:
         sys.stderr.write(f"smoke: {endpoint.name}\n")
         match endpoint:
@@ -316,8 +310,9 @@ def _smoke(deployment: Deployment) -> list[Probe]:
             case InferenceComponentsConfig():
                 for model in endpoint.models:
                     component = component_name(endpoint.name, model.name)
+                    label = f"{model.name} -> {live[component]}" if component in live else model.name
                     probes.append(
-                        probe(deployment.runtime, endpoint.name, model.name, {"InferenceComponentName": component})
+                        probe(deployment.runtime, endpoint.name, label, {"InferenceComponentName": component})
                     )
             case ServerlessConfig():
                 probes.append(probe(deployment.runtime, endpoint.name, endpoint.model, {}))

@@ -110,8 +110,9 @@ async def _inference_component(front: Front, call: Invocation) -> ContainerRespo
         )
     if component not in endpoint.components:
         raise ValidationError(f"Inference Component {component} does not exist on endpoint {endpoint.name}.")
+    archive = front.live_archive(endpoint, component)
     call.outcome.target = component
-    return await _call_pinned(front, component, call)
+    return await _call_pinned(front, component, call, archive)
 
 
 async def _serverless(front: Front, call: Invocation) -> ContainerResponse:
@@ -145,9 +146,9 @@ _HOSTING: dict[type[EndpointConfig], Callable[[Front, Invocation], Awaitable[Con
 }
 
 
-async def _call_pinned(front: Front, model: str, call: Invocation) -> ContainerResponse:
+async def _call_pinned(front: Front, model: str, call: Invocation, archive: str | None = None) -> ContainerResponse:
     try:
-        await front.models.pinned(model)
+        await front.models.pinned(model, archive)
     except LoadFailed as e:
         return e.response
     except (UnsafeArchive, tarfile.TarError) as e:

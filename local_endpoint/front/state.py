@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from creative_scoring.artifacts.published import SUFFIX
 from local_endpoint.async_inference import AsyncService
 from local_endpoint.errors import ValidationError
 from local_endpoint.headers import check_endpoint_name
 from local_endpoint.models import ModelManager
 from local_endpoint.settings import LocalEndpoint, Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -19,6 +24,18 @@ class Front:
     models: ModelManager
     async_service: AsyncService | None = None  # None when no endpoint is asynchronous
     in_flight: dict[str, int] = field(default_factory=dict)  # serverless invocations under way, per endpoint
+
+    def live_archive(self, endpoint: LocalEndpoint, component: str) -> str:
+        """The archive ``component`` serves: the version put live on it, or the one cdk.json names."""
+        pin = self.settings.pins_dir / f"{component}.json"
+        try:
+            version = json.loads(pin.read_bytes())["version"]
+        except FileNotFoundError:
+            return endpoint.components[component]
+        except (OSError, ValueError, KeyError) as e:  # a record this front cannot read: keep serving, say why
+            log.warning("ignoring %s (%s): %s keeps its archive", pin, e, component)
+            return endpoint.components[component]
+        return f"{version}{SUFFIX}"
 
     def endpoint(self, name: str) -> LocalEndpoint:
         """The endpoint called ``name``; a `ValidationError` when the name is malformed or unknown."""

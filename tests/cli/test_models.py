@@ -26,6 +26,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def prod_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    tmp = tmp_path_factory.mktemp("models-cli-prod")
+    server = LocalServer(tmp, "--env", "prod", "--state-dir", str(tmp / "state"))
+    yield server
+    server.stop()
+
+
 def command(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "creative_scoring", *args, "--local", "--url", server.url],
@@ -103,6 +111,7 @@ def test_smoke_fails_with_exit_1_when_a_model_does_not_answer(server: LocalServe
         (["models", "retire", "creative-scorer-v1"], "pass --reference"),
         (["models", "verify", "never-published"], "verify never-published on creative-scoring-dev"),
         (["models", "list", "--env", "prod"], "serves environment 'dev', not 'prod'"),
+        (["models", "publish", str(V2), "--name", "x", "--component", "nope"], "no inference component 'nope'"),
     ],
 )
 def test_bad_requests_exit_non_zero_naming_the_problem(server: LocalServer, args: list[str], message: str) -> None:
@@ -130,3 +139,44 @@ def test_without_credentials_the_aws_target_names_the_fix(tmp_path: Path) -> Non
     assert result.returncode == 3
     assert "configure AWS credentials" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_version_put_live_on_a_component_answers_without_a_restart_and_cannot_be_retired(
+    prod_server: LocalServer,
+) -> None:
+    component = "creative-scoring-prod-creative-scorer-v1"
+    runtime = sagemaker_runtime(prod_server.url)
+
+    def served_by() -> set[str]:
+        response = runtime.invoke_endpoint(
+            EndpointName="creative-scoring-prod",
+            InferenceComponentName=component,
+            Body=CREATIVES,
+            ContentType="application/json",
+        )
+        return {p["model"] for p in json.loads(response["Body"].read())["predictions"]}
+
+    assert served_by() == {"creative-scorer-v1"}
+    published = command(
+        prod_server,
+        "models",
+        "publish",
+        str(V2),
+        "--name",
+        "v2-weights",
+        "--env",
+        "prod",
+        "--component",
+        "creative-scorer-v1",
+    )
+    assert published.returncode == 0, published.stderr
+    assert f"{component} serves v2-weights" in published.stdout
+    assert served_by() == {"creative-scorer-v2"}  # the v2 weights, now behind the v1 component
+
+    retired = command(prod_server, "models", "retire", "v2-weights", "--env", "prod")
+    assert retired.returncode == 2
+    assert f"is live on inference component(s) ['{component}']" in retired.stderr
+
+    smoke = command(prod_server, "smoke", "--env", "prod", "--json")
+    assert smoke.returncode == 0, smoke.stderr
+    assert {p["model"] for p in json.loads(smoke.stdout)} >= {"creative-scorer-v1 -> v2-weights", "creative-scorer-v2"}
