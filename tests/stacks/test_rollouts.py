@@ -119,3 +119,18 @@ def test_serverless_and_async_settings_roll_a_new_config_onto_the_same_endpoint(
         "add": set(),
         "remove": set(),
     }
+
+
+def test_a_code_change_moves_each_component_to_its_new_model_without_touching_the_endpoint_or_its_config(
+    templates: dict[str, Template], changed_code: dict[str, Template]
+) -> None:
+    # The path a version put live on a component takes through a deploy: the carry-over answers anew, each
+    # component's Model is replaced and the component updated in place; the Endpoint and EndpointConfig stay.
+    before = templates["prod"]
+    changes = plan(before.to_json(), changed_code["prod"].to_json())
+    (carry_over,) = _logical_ids(before, "Custom::PublishedVersions")
+    assert carry_over in changes["update"]
+    endpoint_id = endpoint_named(before, "creative-scoring-prod")[0]
+    untouched = {endpoint_id, config_id(before, "creative-scoring-prod")}
+    assert not untouched & (changes["replace"] | changes["update"])
+    assert _logical_ids(before, "AWS::SageMaker::InferenceComponent") <= changes["update"]
