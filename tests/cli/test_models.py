@@ -18,20 +18,22 @@ from tests.local_endpoint.conftest import CREATIVES, DEV_ENDPOINT, LocalServer, 
 V2 = MODEL_ARTIFACTS / "creative-scorer-v2.tar.gz"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    tmp = tmp_path_factory.mktemp("models-cli")
-    server = LocalServer(tmp, "--env", "dev", "--state-dir", str(tmp / "state"))
+def _serve(tmp_path_factory: pytest.TempPathFactory, env: str) -> Iterator[LocalServer]:
+    """``creative-scoring serve --env ENV`` with a state folder of its own (where local versions go)."""
+    tmp = tmp_path_factory.mktemp(f"models-cli-{env}")
+    server = LocalServer(tmp, "--env", env, "--state-dir", str(tmp / "state"))
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    yield from _serve(tmp_path_factory, "dev")
 
 
 @pytest.fixture(scope="module")
 def prod_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    tmp = tmp_path_factory.mktemp("models-cli-prod")
-    server = LocalServer(tmp, "--env", "prod", "--state-dir", str(tmp / "state"))
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "prod")
 
 
 def command(server: LocalServer, *args: str) -> subprocess.CompletedProcess[str]:
