@@ -102,22 +102,9 @@ class MultiModelEndpoint(Construct):
         rollback_alarm_names: list[str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.model = sm.CfnModel(
-            self,
-            "Model",
-            execution_role_arn=role.role_arn,
-            primary_container=sm.CfnModel.ContainerDefinitionProperty(
-                image=endpoint.image,
-                mode="MultiModel",
-                model_data_url=store.model_data_prefix,
-                multi_model_config=sm.CfnModel.MultiModelConfigProperty(
-                    model_cache_setting="Enabled" if endpoint.model_cache else "Disabled"
-                ),
-                environment=container_environment(store, multi_model=True),
-            ),
+        self.model = _model(
+            self, "Model", endpoint, role, store, store.model_data_prefix, model_cache=endpoint.model_cache
         )
-        # The archives and the role's policy must exist before SageMaker creates the model and loads from S3.
-        self.model.node.add_dependency(store.deployment, role)
         self.config = sm.CfnEndpointConfig(
             self,
             "Config",
@@ -158,18 +145,7 @@ class InferenceComponentEndpoint(Construct):
         self.components: dict[str, sm.CfnInferenceComponent] = {}
         for model in endpoint.models:
             name = component_name(endpoint.name, model.name)
-            cfn_model = sm.CfnModel(
-                self,
-                f"{model.name}Model",
-                execution_role_arn=role.role_arn,
-                primary_container=sm.CfnModel.ContainerDefinitionProperty(
-                    image=endpoint.image,
-                    mode="SingleModel",
-                    model_data_url=archive_url(name),
-                    environment=container_environment(store, multi_model=False),
-                ),
-            )
-            cfn_model.node.add_dependency(store.deployment, role)
+            cfn_model = _model(self, f"{model.name}Model", endpoint, role, store, archive_url(name))
             self.components[name] = sm.CfnInferenceComponent(
                 self,
                 f"{model.name}Component",
@@ -195,18 +171,38 @@ def _single_model(
     scope: Construct, endpoint: ServerlessConfig | AsyncConfig, role: iam.IRole, store: ModelStore
 ) -> sm.CfnModel:
     """The endpoint's one archive as a SingleModel, under the code-digest prefix like every other Model."""
+    return _model(scope, "Model", endpoint, role, store, store.archive_url(endpoint.model))
+
+
+def _model(
+    scope: Construct,
+    construct_id: str,
+    endpoint: EndpointConfig,
+    role: iam.IRole,
+    store: ModelStore,
+    model_data_url: str,
+    *,
+    model_cache: bool | None = None,
+) -> sm.CfnModel:
+    """A Model of the endpoint's image: one archive, or with ``model_cache`` set, a multi-model prefix."""
+    multi_model = model_cache is not None
     model = sm.CfnModel(
         scope,
-        "Model",
+        construct_id,
         execution_role_arn=role.role_arn,
         primary_container=sm.CfnModel.ContainerDefinitionProperty(
             image=endpoint.image,
-            mode="SingleModel",
-            model_data_url=store.archive_url(endpoint.model),
-            environment=container_environment(store, multi_model=False),
+            mode="MultiModel" if multi_model else "SingleModel",
+            model_data_url=model_data_url,
+            multi_model_config=sm.CfnModel.MultiModelConfigProperty(
+                model_cache_setting="Enabled" if model_cache else "Disabled"
+            )
+            if multi_model
+            else None,
+            environment=container_environment(store, multi_model=multi_model),
         ),
     )
-    # The archive and the role's policy must exist before SageMaker creates the model and loads from S3.
+    # The archives and the role's policy must exist before SageMaker creates the model and loads from S3.
     model.node.add_dependency(store.deployment, role)
     return model
 
