@@ -117,20 +117,21 @@ class ModelManager:
 
         ``archive``, if given, is the archive ``name`` is to serve from now on (a version put live on an inference
         component): the model loaded from another archive is unloaded first, then this one is loaded under the
-        same name. An invocation already running on the old model when the swap starts may fail.
+        same name. The swap holds the name's lock, so requests arriving meanwhile wait for the new load instead
+        of starting their own. An invocation already running on the old model when the swap starts may fail.
         """
         endpoint, current = self._pins[name]
         archive = archive or current
         key = (endpoint, f"pinned:{name}")
-        if archive != current:
-            async with self._swaps.setdefault(name, asyncio.Lock()):
-                if self._pins[name][1] != archive:
-                    self._pins[name] = (endpoint, archive)
-                    if (old := self._slots.get(key)) is not None:
-                        await self._unload(old)
-        slot = self._slots.get(key)
-        if slot is None:
-            slot = self._start_load(endpoint, archive, self._archive(archive), name=name, pinned=True)
+        async with self._swaps.setdefault(name, asyncio.Lock()):
+            if self._pins[name][1] != archive:
+                self._pins[name] = (endpoint, archive)
+                if (old := self._slots.get(key)) is not None:
+                    await asyncio.wait([old.ready])  # a load under way would register after the unload
+                    await self._unload(old)
+            slot = self._slots.get(key)
+            if slot is None:
+                slot = self._start_load(endpoint, archive, self._archive(archive), name=name, pinned=True)
         await self._wait(slot)
 
     def describe(self) -> list[dict[str, Any]]:
