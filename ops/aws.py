@@ -63,5 +63,10 @@ def call(client: Any, api: str, *, job_name: str | None = None, **params: Any) -
 
 def stack_outputs(cloudformation_client: Any, stack_name: str) -> dict[str, str]:
     """``stack_name``'s outputs, by key (one DescribeStacks)."""
-    stacks = call(cloudformation_client, "DescribeStacks", StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: str(o["OutputValue"]) for o in stacks[0].get("Outputs", [])}
+    return describe_stack(cloudformation_client, stack_name)[1]
+
+
+def describe_stack(cloudformation_client: Any, stack_name: str) -> tuple[str, dict[str, str]]:
+    """``stack_name``'s status (``UPDATE_IN_PROGRESS``, ...) and outputs by key (one DescribeStacks)."""
+    (stack,) = call(cloudformation_client, "DescribeStacks", StackName=stack_name)["Stacks"]
+    return str(stack["StackStatus"]), {o["OutputKey"]: str(o["OutputValue"]) for o in stack.get("Outputs", [])}

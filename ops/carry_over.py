@@ -11,7 +11,7 @@ For each inference component it also answers the archive the component's Model i
 on the component (its record under ``published/components/``), or else the component's reference archive.
 
 It needs only the standard library, boto3 and ``creative_scoring.artifacts`` (no handler code is run: the new
-code is checked by ``creative-scoring smoke`` after the deploy). A version already at the prefix is left as it is.
+code is checked by ``creative-scoring smoke`` after the deploy).
 """
 
 from __future__ import annotations
@@ -35,7 +35,13 @@ log = logging.getLogger(__name__)
 
 
 def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
-    """Write each published version missing under ``prefix`` there, with ``prefix``'s code; return their names."""
+    """Write each published version missing under ``prefix`` there, with ``prefix``'s code; return their names.
+
+    A version already under ``prefix`` (carried there before, or published there) is kept, and its record is
+    pointed back at it: after a rollback to ``prefix``, the records describe the archives the Model reads. A
+    version whose record or archive cannot be read is logged and skipped, so one broken record does not block
+    every deploy.
+    """
     code = _deployed_code(s3, bucket, prefix)
     digest = code_digest(code)
     present = set(_keys(s3, bucket, prefix))
@@ -43,17 +49,28 @@ def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
     for key in _keys(s3, bucket, RECORDS):
         if not key.endswith(".json"):
             continue
-        record = Record.from_json(_read(s3, bucket, key))
-        target = f"{prefix}{record.name}{SUFFIX}"
-        if target in present:
+        try:
+            record = Record.from_json(_read(s3, bucket, key))
+            target = f"{prefix}{record.name}{SUFFIX}"
+            if target in present:
+                if record.archive != target:  # back on a prefix it was carried from, or to
+                    data = _read(s3, bucket, target)
+                    _write_record(s3, bucket, key, record.carried(target, data, code_digest(code_of(data))))
+                continue
+            data = repackage(_read(s3, bucket, record.archive), code)
+        except (s3.exceptions.ClientError, ValueError, KeyError, TypeError) as e:
+            log.error("skipped %s: %s", key, e)
             continue
-        data = repackage(_read(s3, bucket, record.archive), code)
         metadata = {"origin": "published", "carried-from": record.archive, "code-sha256": digest}
         s3.put_object(Bucket=bucket, Key=target, Body=data, Metadata=metadata)
-        s3.put_object(Bucket=bucket, Key=key, Body=record.carried(target, data, digest).to_json())
+        _write_record(s3, bucket, key, record.carried(target, data, digest))
         log.info("carried %s from %s to %s", record.name, record.archive, target)
         carried.append(record.name)
     return carried
+
+
+def _write_record(s3: Any, bucket: str, key: str, record: Record) -> None:
+    s3.put_object(Bucket=bucket, Key=key, Body=record.to_json())
 
 
 def component_archives(s3: Any, bucket: str, prefix: str, components: dict[str, dict[str, str]]) -> dict[str, str]:
@@ -96,11 +113,14 @@ def on_event(event: dict[str, Any], context: Any) -> dict[str, Any]:
     import boto3
 
     properties = event["ResourceProperties"]
-    physical_id = f"carry-over:{properties['Bucket']}/{properties['Prefix']}"
+    # One id for the resource's whole life: a new id would make CloudFormation treat a code change as a
+    # replacement, and roll it back by deleting the new resource instead of updating back to the old prefix.
+    physical_id = f"carry-over:{properties['Bucket']}"
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": event.get("PhysicalResourceId", physical_id)}
     s3 = boto3.client("s3")
     bucket, prefix = properties["Bucket"], properties["Prefix"]
     carried = carry_over(s3, bucket, prefix)
     archives = component_archives(s3, bucket, prefix, properties.get("Components", {}))
-    return {"PhysicalResourceId": physical_id, "Data": {"Carried": ",".join(carried) or "-", **archives}}
+    # The response is limited to 4 KB: a count, not the names (they are in the function's log).
+    return {"PhysicalResourceId": physical_id, "Data": {"Carried": str(len(carried)), **archives}}

@@ -29,6 +29,10 @@ class ComponentUpdateFailed(Exception):
     """The component did not reach InService on the new Model; SageMaker keeps it on the previous one."""
 
 
+class UpdateUnderWay(Exception):
+    """The wait ran out while SageMaker was still updating the component; the update goes on."""
+
+
 @dataclass(frozen=True)
 class Live:
     component: str
@@ -74,15 +78,16 @@ def put_live(
         model["VpcConfig"] = current["VpcConfig"]
     _create_model(sagemaker, model)
     progress(f"created Model {name} for {version}; updating {component}")
-    call(
-        sagemaker,
-        "UpdateInferenceComponent",
-        InferenceComponentName=component,
-        Specification={
+    update: dict[str, Any] = {
+        "InferenceComponentName": component,
+        "Specification": {
             "ModelName": name,
             "ComputeResourceRequirements": specification["ComputeResourceRequirements"],
         },
-    )
+    }
+    if "LastDeploymentConfig" in described:  # the rollout the stack set: batches, waits, alarm rollback
+        update["DeploymentConfig"] = described["LastDeploymentConfig"]
+    call(sagemaker, "UpdateInferenceComponent", **update)
     before = _read_pin(s3, bucket, component)
     pin = {
         "component": component,
@@ -94,8 +99,8 @@ def put_live(
     }
     call(s3, "PutObject", Bucket=bucket, Key=pin_key(component), Body=json.dumps(pin, indent=2).encode())
     try:
-        _wait_in_service(sagemaker, component, progress, poll_s, timeout_s)
-    except ComponentUpdateFailed:
+        _wait_in_service(sagemaker, component, name, progress, poll_s, timeout_s)
+    except ComponentUpdateFailed:  # SageMaker keeps (or rolled back to) the previous Model
         _restore_pin(s3, bucket, component, before)
         raise
     return Live(component, version, name, previous)
@@ -127,24 +132,34 @@ def _restore_pin(s3: Any, bucket: str, component: str, before: bytes | None) -> 
 
 
 def _wait_in_service(
-    sagemaker: Any, component: str, progress: Callable[[str], None], poll_s: float, timeout_s: float
+    sagemaker: Any, component: str, model: str, progress: Callable[[str], None], poll_s: float, timeout_s: float
 ) -> None:
+    """Until ``component`` is InService on ``model``. Failed, or InService on another Model after the update was
+    seen under way (SageMaker rolled it back), is `ComponentUpdateFailed`; running out of time is `UpdateUnderWay`.
+    InService on the old Model before any update is seen is the moment before SageMaker starts: keep waiting."""
     deadline = time.monotonic() + timeout_s
     status = None
+    started = False
     while time.monotonic() < deadline:
         described = call(sagemaker, "DescribeInferenceComponent", InferenceComponentName=component)
         if described["InferenceComponentStatus"] != status:
             status = described["InferenceComponentStatus"]
             progress(f"{component}: {status}")
-        if status == "InService":
+        serving = described["Specification"]["ModelName"]
+        if status == "InService" and serving == model:
             return
-        if status == "Failed":
+        started = started or status != "InService"
+        if status == "Failed" or (status == "InService" and started):
             raise ComponentUpdateFailed(
-                f"{component} failed to move to the new Model: {described.get('FailureReason', 'no reason given')}; "
-                "SageMaker keeps the component on its previous Model"
+                f"{component} did not move to Model {model}: "
+                f"{described.get('FailureReason', 'SageMaker rolled the update back')}; it serves Model {serving}"
             )
         time.sleep(poll_s)
-    raise ComponentUpdateFailed(f"{component} was not InService after {timeout_s:.0f} s; see its status in SageMaker")
+    raise UpdateUnderWay(
+        f"{component} is still updating to Model {model} after {timeout_s:.0f} s; the update goes on in SageMaker "
+        f"and the version is recorded as live. Follow it: aws sagemaker describe-inference-component "
+        f"--inference-component-name {component}"
+    )
 
 
 def pins(s3: Any, bucket: str) -> dict[str, str]:

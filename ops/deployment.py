@@ -51,6 +51,7 @@ class Deployment:
     async_inputs: dict[str, str]  # async endpoint -> S3 prefix for its inputs
     published_by: str
     sagemaker: Any = None  # a SageMaker client (AWS only): inference components
+    stack_status: str | None = None  # AWS only: CREATE_COMPLETE, UPDATE_IN_PROGRESS, ...
     loaded: Callable[[], set[str]] = field(default=lambda: set())  # TargetModels loaded (local only)
 
     def multi_model_endpoint(self, name: str | None) -> MultiModelConfig:
@@ -88,6 +89,15 @@ class Deployment:
             for m in e.models
         ]
         raise DeploymentError(f"no inference component {name!r} in {self.where}; its components: {known}")
+
+    def check_not_deploying(self) -> None:
+        """A deploy under way may already have carried the published versions to its new prefix: a version
+        published now to the outputs' (old) prefix would not be carried, so publishing waits for the deploy."""
+        if self.stack_status is not None and self.stack_status.endswith("_IN_PROGRESS"):
+            raise DeploymentError(
+                f"{self.where} is {self.stack_status}: publish once the deploy has finished (a version published "
+                "during a deploy could miss the carry-over to its new inference code)"
+            )
 
     @property
     def endpoints(self) -> tuple[EndpointConfig, ...]:
@@ -172,7 +182,7 @@ def in_aws(
     environment = _environment(env, config, models_dir)
     region = region or environment.region
     stack = stack_name(env)
-    outputs = aws.stack_outputs(aws.client(client_factory, "cloudformation", region), stack)
+    status, outputs = aws.describe_stack(aws.client(client_factory, "cloudformation", region), stack)
     try:
         bucket, prefix_url = outputs["ModelBucket"], outputs["ModelDataPrefix"]
     except KeyError as e:
@@ -192,4 +202,5 @@ def in_aws(
         },
         published_by=str(identity["Arn"]),
         sagemaker=aws.client(client_factory, "sagemaker", region),
+        stack_status=status,
     )

@@ -15,6 +15,7 @@ docs/deployment.md says what the deploy owns and what this module owns, and what
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from creative_scoring.paths import INFERENCE_DIR, SAMPLES
 from ops import components
 from ops.aws import AwsCallError, call
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int], None]  # bytes sent since the last call
 
 
@@ -223,7 +225,7 @@ class FolderStore:
     def records(self) -> dict[str, Record]:
         if not self.records_dir.is_dir():
             return {}
-        return {p.stem: Record.from_json(p.read_bytes()) for p in sorted(self.records_dir.glob("*.json"))}
+        return {p.stem: _record(p.read_bytes(), str(p)) for p in sorted(self.records_dir.glob("*.json"))}
 
     def put(self, packaged: Packaged, record: Record, progress: Progress) -> None:
         archive = self.models_dir / packaged.target_model
@@ -237,8 +239,11 @@ class FolderStore:
 
     def pins(self) -> dict[str, str]:
         folder = self.records_dir / COMPONENTS
-        pins = (json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))) if folder.is_dir() else ()
-        return {pin["component"]: pin["version"] for pin in pins}
+        try:
+            pins = [json.loads(p.read_bytes()) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+            return {pin["component"]: pin["version"] for pin in pins}
+        except (ValueError, KeyError, TypeError) as e:
+            raise VersionError(f"a record in {folder} cannot be read ({e!r}): fix or remove it") from e
 
     def pin(self, component: str, version: str, pinned_by: str) -> None:
         """Record ``version`` as live on ``component``: the local endpoint switches on the next invocation."""
@@ -297,7 +302,7 @@ class S3Store:
     def records(self) -> dict[str, Record]:
         records = {}
         for key, _ in self._objects(RECORDS, Delimiter="/"):
-            record = Record.from_json(call(self.s3, "GetObject", Bucket=self.bucket, Key=key)["Body"].read())
+            record = _record(call(self.s3, "GetObject", Bucket=self.bucket, Key=key)["Body"].read(), key)
             records[record.name] = record
         return records
 
@@ -318,7 +323,10 @@ class S3Store:
             self._check_whole(key, packaged.size_bytes)
             call(self.s3, "PutObject", Bucket=self.bucket, Key=f"{RECORDS}{record.name}.json", Body=record.to_json())
         except BaseException:
-            self._delete(key)
+            try:
+                self._delete(key)
+            except AwsCallError as e:  # the first error is the one to report
+                log.error("could not remove s3://%s/%s after a failed publish: %s", self.bucket, key, e)
             raise
 
     def _upload(self, archive: Path, key: str, metadata: dict[str, str], progress: Progress) -> None:
@@ -350,6 +358,13 @@ class S3Store:
 
     def _delete(self, key: str) -> None:
         call(self.s3, "DeleteObject", Bucket=self.bucket, Key=key)
+
+
+def _record(data: bytes, where: str) -> Record:
+    try:
+        return Record.from_json(data)
+    except (ValueError, KeyError, TypeError) as e:
+        raise VersionError(f"the record {where} cannot be read ({e!r}): fix or remove it") from e
 
 
 def _aws_error(api: str, error: Exception) -> AwsCallError:

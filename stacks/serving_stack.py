@@ -144,10 +144,10 @@ class ServingStack(Stack):
             CfnOutput(self, output_id(endpoint_name, what), value=value)
 
 
-def _components(environment: EnvironmentConfig) -> dict[str, ComponentModel]:
-    """Every inference component of ``environment``, by name."""
+def _components(environment: EnvironmentConfig) -> dict[str, tuple[InferenceComponentsConfig, ComponentModel]]:
+    """Every inference component of ``environment`` with its endpoint, by name."""
     return {
-        component_name(e.name, m.name): m
+        component_name(e.name, m.name): (e, m)
         for e in environment.endpoints
         if isinstance(e, InferenceComponentsConfig)
         for m in e.models

@@ -63,8 +63,11 @@ def pin_key(component: str) -> str:
 
 
 def archive_attribute(component: str) -> str:
-    """The carry-over resource's attribute with the archive key of ``component``, e.g. ``CreativeScoringProdV1``."""
-    return "".join(part.capitalize() for part in component.replace(".", "-").split("-")) + "Archive"
+    """The carry-over resource's attribute with the archive key of ``component``, e.g.
+    ``CreativeScoringProdCreativeScorerV1Archive1a2b3c4d``: letters and digits only, and a digest of the exact name,
+    so that names differing only in punctuation (``scorer-2``, ``scorer2``) never share one."""
+    camel = "".join(part.capitalize() for part in component.replace(".", "-").split("-"))
+    return f"{camel}Archive{hashlib.sha256(component.encode()).hexdigest()[:8]}"
 
 
 def now() -> str:

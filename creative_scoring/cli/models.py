@@ -45,18 +45,24 @@ def _boundary() -> Iterator[None]:
     """Typed errors to a message on stderr and an exit code; never a traceback."""
     from creative_scoring.artifacts.versions import VersionError
     from creative_scoring.config import ConfigError
-    from ops.aws import AwsCallError
+    from ops.aws import AwsCallError, InvalidParameters
     from ops.deployment import DeploymentError
 
     try:
         yield
-    except (VersionError, DeploymentError, ConfigError) as e:
+    except (VersionError, DeploymentError, ConfigError, InvalidParameters) as e:
         _fail(EXIT_INVALID, str(e))
+    except OSError as e:  # the local folders: permissions, a full disk
+        _fail(EXIT_FAILED, f"{e.strerror or e} ({e.filename or 'a local file'})")
     except AwsCallError as e:
         missing_stack = e.code == "ValidationError" and "does not exist" in e.message
         _fail(EXIT_AWS, f"{e.hint()}; {STACK_MISSING_HINT}" if missing_stack else e.hint())
     except KeyboardInterrupt:
-        _fail(EXIT_INTERRUPTED, "interrupted: nothing half-stored stays (an upload is aborted, a local copy removed)")
+        _fail(
+            EXIT_INTERRUPTED,
+            "interrupted: an archive being stored was removed with its record; an inference component update "
+            "already requested goes on in SageMaker (creative-scoring models list shows what is stored)",
+        )
 
 
 def _fail(code: int, message: str) -> None:
@@ -94,6 +100,7 @@ def publish(
 
     with _boundary():
         deployment = _deployment(env, local, url, region)
+        deployment.check_not_deploying()
         if component is not None:
             hosting, route = deployment.component(component)
             target = hosting.name
@@ -120,7 +127,7 @@ def publish(
 
 
 def _put_live(deployment: Deployment, component: str, record: Any) -> None:
-    from ops.components import ComponentUpdateFailed, put_live
+    from ops.components import ComponentUpdateFailed, UpdateUnderWay, put_live
     from ops.versions import FolderStore, S3Store
 
     store = deployment.store
@@ -141,7 +148,7 @@ def _put_live(deployment: Deployment, component: str, record: Any) -> None:
             pinned_by=deployment.published_by,
             progress=lambda line: typer.echo(line, err=True),
         )
-    except ComponentUpdateFailed as e:
+    except (ComponentUpdateFailed, UpdateUnderWay) as e:
         _fail(EXIT_FAILED, str(e))
     typer.echo(f"{component} serves {live.version} (Model {live.model_name}; it served {live.previous_model})")
 

@@ -14,6 +14,7 @@ rolls such a deploy back. Deleting it deletes nothing: published versions outliv
 from __future__ import annotations
 
 import atexit
+import hashlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,7 +27,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from creative_scoring.artifacts.published import RECORDS, SUFFIX, archive_attribute
-from creative_scoring.config import ComponentModel, defaults
+from creative_scoring.config import ComponentModel, InferenceComponentsConfig, defaults
 from creative_scoring.paths import ROOT
 from stacks.components.model_store import ModelStore
 from stacks.nag import acknowledge, acknowledge_prefixes, logical_ref
@@ -48,7 +49,12 @@ class PublishedVersions(Construct):
     """Custom resource ``Custom::PublishedVersions``; a multi-model Model depends on ``resource``."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, store: ModelStore, components: dict[str, ComponentModel]
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        store: ModelStore,
+        components: dict[str, tuple[InferenceComponentsConfig, ComponentModel]],
     ) -> None:
         super().__init__(scope, construct_id)
         self.store = store
@@ -78,7 +84,7 @@ class PublishedVersions(Construct):
             properties={
                 "Bucket": store.bucket.bucket_name,
                 "Prefix": store.prefix,
-                "Components": {name: _component(name, model) for name, model in sorted(components.items())},
+                "Components": {name: _component(name, *component) for name, component in sorted(components.items())},
             },
         )
         # The reference archives of the new prefix must be there: the new code is taken from one of them.
@@ -90,16 +96,12 @@ class PublishedVersions(Construct):
         return self.store.bucket.s3_url_for_object(self.resource.get_att_string(archive_attribute(component)))
 
 
-def _component(name: str, model: ComponentModel) -> dict[str, str]:
-    """What the function needs for one component, and its settings: a change to them runs the function again."""
-    return {
-        "Attribute": archive_attribute(name),
-        "Archive": f"{model.name}{SUFFIX}",
-        "Copies": str(model.copies),
-        "Accelerators": str(model.accelerators),
-        "CpuCores": str(model.cpu_cores),
-        "MemoryMb": str(model.memory_mb),
-    }
+def _component(name: str, endpoint: InferenceComponentsConfig, model: ComponentModel) -> dict[str, str]:
+    """What the function needs for one component, and a digest of every setting of the component and its endpoint
+    (resources, copies, rollout, alarms): a deploy that changes any of them updates the component, so it must run
+    the function again, or the update would put the template's archive back in place of the live version."""
+    settings = hashlib.sha256(repr((endpoint, model)).encode()).hexdigest()
+    return {"Attribute": archive_attribute(name), "Archive": f"{model.name}{SUFFIX}", "Settings": settings}
 
 
 def _handler_source() -> Path:

@@ -90,9 +90,16 @@ def test_the_multi_model_model_is_created_after_the_carry_over_and_reads_its_pre
         assert _prefix(before) in json.dumps(model["Properties"]["PrimaryContainer"]["ModelDataUrl"])
 
 
-def test_the_carry_over_runs_again_when_a_component_changes(context: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("block", "key", "value"),
+    [("models", "memory_mb", 8192), ("rollout", "wait_s", 600), ("alarms", "model_latency_p99_ms", 400)],
+)
+def test_the_carry_over_runs_again_when_a_component_changes(
+    context: dict[str, Any], block: str, key: str, value: int
+) -> None:
     before = synth_templates(context)["prod"]
-    context["creative-scoring"]["environments"]["prod"]["endpoints"][0]["models"][0]["memory_mb"] = 8192
+    endpoint = context["creative-scoring"]["environments"]["prod"]["endpoints"][0]
+    (endpoint[block][0] if block == "models" else endpoint[block])[key] = value
     after = synth_templates(context)["prod"]
     changes = plan(before.to_json(), after.to_json())
     assert _carry_over_resource(before)[0] in changes["update"]  # so it answers each component's live version again
@@ -119,7 +126,7 @@ def test_a_published_version_answers_after_a_deploy_with_new_code_and_after_its_
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
     properties = {**_carry_over_resource(after)[1]["Properties"], "Bucket": BUCKET}
     answer = on_event({"RequestType": "Update", "ResourceProperties": properties}, None)
-    assert answer["Data"] == {"Carried": VERSION}
+    assert answer == {"PhysicalResourceId": f"carry-over:{BUCKET}", "Data": {"Carried": "1"}}
 
     carried = s3.get_object(Bucket=BUCKET, Key=f"{new}{VERSION}.tar.gz")["Body"].read()
     members = read_members(carried)
@@ -142,11 +149,35 @@ def test_a_published_version_answers_after_a_deploy_with_new_code_and_after_its_
     # Still there at the old prefix: the old Model, until replaced, keeps answering it.
     assert f"{VERSION}.tar.gz" in S3Store(s3, BUCKET, old).archives()
 
-    # A version published under the new code, then the deploy rolled back: carried back to the old code.
+    # A version published under the new code, then the deploy rolled back: CloudFormation updates the resource
+    # back to the old properties (same physical id), which carries that version back to the old code and points
+    # every record at the archive the old Model reads.
     publish(S3Store(s3, BUCKET, new), "late", V1, published_by="tester", inference_dir=new_code / "inference")
-    assert carry_over(s3, BUCKET, old) == ["late"]
+    old_properties = {**_carry_over_resource(before)[1]["Properties"], "Bucket": BUCKET}
+    event = {
+        "RequestType": "Update",
+        "ResourceProperties": old_properties,
+        "PhysicalResourceId": answer["PhysicalResourceId"],
+    }
+    assert on_event(event, None)["PhysicalResourceId"] == answer["PhysicalResourceId"]
     back = read_members(s3.get_object(Bucket=BUCKET, Key=f"{old}late.tar.gz")["Body"].read())
     assert {k: v for k, v in back.items() if k.startswith("code/")} == code_files(INFERENCE_DIR)
+    records = S3Store(s3, BUCKET, old).records()
+    assert {name: r.archive for name, r in records.items()} == {
+        VERSION: f"{old}{VERSION}.tar.gz",
+        "late": f"{old}late.tar.gz",
+    }
+    assert records[VERSION].code_sha256 == digest(code_files(INFERENCE_DIR))
+    assert {v.origin for v in versions(S3Store(s3, BUCKET, old)) if v.name in records} == {"published"}
+
+
+def test_a_record_whose_archive_is_gone_is_skipped_not_fatal(s3: Any) -> None:
+    deploy_reference_models(s3, BUCKET, "models/a/")
+    publish(S3Store(s3, BUCKET, "models/a/"), VERSION, V1, published_by="tester")
+    publish(S3Store(s3, BUCKET, "models/a/"), "other", V1, published_by="tester")
+    s3.delete_object(Bucket=BUCKET, Key="models/a/other.tar.gz")
+    deploy_reference_models(s3, BUCKET, "models/b/")
+    assert carry_over(s3, BUCKET, "models/b/") == [VERSION]
 
 
 def test_carrying_twice_writes_nothing_the_second_time(s3: Any) -> None:

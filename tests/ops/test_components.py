@@ -39,10 +39,23 @@ def _component(status: str, model: str = CURRENT_MODEL, **extra: Any) -> dict[st
     }
 
 
-def _queue(sagemaker: Stubber, archive_key: str, sha256: str, final: str, **extra: Any) -> str:
+ROLLOUT = {
+    "RollingUpdatePolicy": {
+        "MaximumBatchSize": {"Type": "COPY_COUNT", "Value": 1},
+        "WaitIntervalInSeconds": 120,
+    },
+    "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": "creative-scoring-prod-ModelLatencyP99-critical"}]},
+}
+
+
+def _queue(
+    sagemaker: Stubber, archive_key: str, sha256: str, final: str, *, rolled_back: bool = False, **extra: Any
+) -> str:
     new_model = model_name(COMPONENT, "creative-scorer-v1-1", sha256)
     sagemaker.add_response(
-        "describe_inference_component", _component("InService"), {"InferenceComponentName": COMPONENT}
+        "describe_inference_component",
+        _component("InService", LastDeploymentConfig=ROLLOUT),
+        {"InferenceComponentName": COMPONENT},
     )
     container = {"Image": IMAGE, "Mode": "SingleModel", "Environment": {"SAGEMAKER_PROGRAM": "inference.py"}}
     sagemaker.add_response(
@@ -71,12 +84,15 @@ def _queue(sagemaker: Stubber, archive_key: str, sha256: str, final: str, **extr
         {
             "InferenceComponentName": COMPONENT,
             "Specification": {"ModelName": new_model, "ComputeResourceRequirements": REQUIREMENTS},
+            "DeploymentConfig": ROLLOUT,  # the stack's rollout, not SageMaker's default
         },
     )
-    for status in ("Updating", final):
+    # Before SageMaker starts, the component still reads InService on the old Model: not a failure.
+    last = CURRENT_MODEL if rolled_back else new_model
+    for status, serving in (("InService", CURRENT_MODEL), ("Updating", new_model), (final, last)):
         sagemaker.add_response(
             "describe_inference_component",
-            _component(status, new_model, **extra),
+            _component(status, serving, **extra),
             {"InferenceComponentName": COMPONENT},
         )
     return new_model
@@ -112,8 +128,8 @@ def test_a_version_goes_live_on_its_component_only_and_the_next_deploy_keeps_it(
         },
     }
     assert component_archives(s3, BUCKET, PREFIX, components) == {
-        "CreativeScoringProdCreativeScorerV1Archive": f"{PREFIX}creative-scorer-v1-1.tar.gz",
-        "CreativeScoringProdCreativeScorerV2Archive": f"{PREFIX}creative-scorer-v2.tar.gz",
+        archive_attribute(COMPONENT): f"{PREFIX}creative-scorer-v1-1.tar.gz",
+        archive_attribute("creative-scoring-prod-creative-scorer-v2"): f"{PREFIX}creative-scorer-v2.tar.gz",
     }
     # A deploy with new code carries the live version to the new prefix, and answers it there.
     deploy_reference_models(s3, BUCKET, "models/new/")
@@ -126,10 +142,20 @@ def test_a_version_goes_live_on_its_component_only_and_the_next_deploy_keeps_it(
 def test_a_failed_update_leaves_the_component_s_record_as_it_was(sagemaker: Stubber, s3: Any) -> None:
     record = publish(S3Store(s3, BUCKET, PREFIX), "creative-scorer-v1-1", V1, published_by="tester").record
     _queue(sagemaker, record.archive, record.sha256, "Failed", FailureReason="health check failed")
-    with pytest.raises(ComponentUpdateFailed, match=r"health check failed.*keeps the component on its previous"):
+    with pytest.raises(ComponentUpdateFailed, match=r"health check failed; it serves Model"):
         _live(sagemaker, s3, record)
     assert pins(s3, BUCKET) == {}
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix=pin_key(COMPONENT))
+
+
+def test_an_update_sagemaker_rolled_back_is_a_failure_and_the_record_stays_as_it_was(
+    sagemaker: Stubber, s3: Any
+) -> None:
+    record = publish(S3Store(s3, BUCKET, PREFIX), "creative-scorer-v1-1", V1, published_by="tester").record
+    _queue(sagemaker, record.archive, record.sha256, "InService", rolled_back=True)
+    with pytest.raises(ComponentUpdateFailed, match=f"rolled the update back; it serves Model {CURRENT_MODEL}"):
+        _live(sagemaker, s3, record)
+    assert pins(s3, BUCKET) == {}
 
 
 def test_a_version_live_on_a_component_cannot_be_retired(sagemaker: Stubber, s3: Any) -> None:
@@ -147,3 +173,8 @@ def test_model_names_fit_sagemaker_s_limit_and_differ_per_archive() -> None:
     assert len(long) <= 63
     assert model_name(COMPONENT, "x.1", "a" * 64) != model_name(COMPONENT, "x.1", "b" * 64)
     assert "." not in model_name(COMPONENT, "x.1", "a" * 64)
+
+
+def test_component_names_differing_only_in_punctuation_get_different_attributes() -> None:
+    assert archive_attribute("prod-scorer-2") != archive_attribute("prod-scorer2")
+    assert archive_attribute(COMPONENT).isalnum()
