@@ -5,6 +5,7 @@ Every refused publish is checked to leave nothing behind in the store.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -229,6 +230,10 @@ def test_the_deployed_store_is_found_from_the_stack_outputs(s3: Any, moto_url: s
         assert found.published_by.startswith("arn:aws:")
         assert found.multi_model_endpoint(None).name == "creative-scoring-dev"
         assert {v.origin for v in versions(found.store)} == {"reference"}
+        found.check_not_deploying()  # CREATE_COMPLETE
+        deploying = dataclasses.replace(found, stack_status="UPDATE_IN_PROGRESS")
+        with pytest.raises(deployment.DeploymentError, match="is UPDATE_IN_PROGRESS: publish once the deploy"):
+            deploying.check_not_deploying()
     finally:
         moto_client(moto_url, "cloudformation").delete_stack(StackName="CreativeScoring-dev")
 
