@@ -145,9 +145,16 @@ def local(
         async_inputs={
             e.name: f"s3://{bucket}/smoke/{e.name}/" for e in environment.endpoints if isinstance(e, AsyncConfig)
         },
-        published_by=f"{getpass.getuser()}@{socket.gethostname()}",
+        published_by=f"{_user()}@{socket.gethostname()}",
         loaded=lambda: _loaded_targets(url),
     )
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # no login name: a container without USER and no passwd entry
+        return "unknown"
 
 
 def _describe_local(url: str) -> dict[str, Any] | None:

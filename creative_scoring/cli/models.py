@@ -175,6 +175,10 @@ def verify(
     name: Annotated[str, typer.Argument(help="Version name (TargetModel NAME.tar.gz).")],
     env: Env = "dev",
     endpoint: Endpoint = None,
+    component: Annotated[
+        str | None,
+        typer.Option(help="Invoke this inference component instead (NAME is the label).", show_default=False),
+    ] = None,
     local: Local = False,
     url: Url = LOCAL_URL,
     region: Region = None,
@@ -182,7 +186,11 @@ def verify(
     """Invoke version NAME on the live endpoint with the sample creatives: scores in range, first-invoke latency."""
     with _boundary():
         deployment = _deployment(env, local, url, region)
-        _verify(deployment, deployment.multi_model_endpoint(endpoint).name, name)
+        if component is None:
+            _verify(deployment, deployment.multi_model_endpoint(endpoint).name, name)
+        else:
+            hosting, full = deployment.component(component)
+            _verify(deployment, hosting.name, name, full)
 
 
 def _verify(deployment: Deployment, endpoint: str, name: str, component: str | None = None) -> None:

@@ -174,6 +174,9 @@ def test_a_version_put_live_on_a_component_answers_without_a_restart_and_cannot_
     assert published.returncode == 0, published.stderr
     assert f"{component} serves v2-weights" in published.stdout
     assert served_by() == {"creative-scorer-v2"}  # the v2 weights, now behind the v1 component
+    verified = command(prod_server, "models", "verify", "v2-weights", "--env", "prod", "--component", component)
+    assert verified.returncode == 0, verified.stderr
+    assert "verified v2-weights on creative-scoring-prod" in verified.stdout
 
     retired = command(prod_server, "models", "retire", "v2-weights", "--env", "prod")
     assert retired.returncode == 2
