@@ -20,12 +20,11 @@ import json
 import logging
 from typing import Any
 
-from creative_scoring.artifacts.archive import MANIFEST
+from creative_scoring.artifacts.archive import MANIFEST, digest
 from creative_scoring.artifacts.published import (
     RECORDS,
     SUFFIX,
     Record,
-    code_digest,
     code_of,
     pin_key,
     repackage,
@@ -43,7 +42,7 @@ def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
     every deploy.
     """
     code = _deployed_code(s3, bucket, prefix)
-    digest = code_digest(code)
+    code_sha256 = digest(code)
     present = set(_keys(s3, bucket, prefix))
     carried = []
     for key in _keys(s3, bucket, RECORDS):
@@ -55,15 +54,15 @@ def carry_over(s3: Any, bucket: str, prefix: str) -> list[str]:
             if target in present:
                 if record.archive != target:  # back on a prefix it was carried from, or to
                     data = _read(s3, bucket, target)
-                    _write_record(s3, bucket, key, record.carried(target, data, code_digest(code_of(data))))
+                    _write_record(s3, bucket, key, record.carried(target, data, digest(code_of(data))))
                 continue
             data = repackage(_read(s3, bucket, record.archive), code)
         except (s3.exceptions.ClientError, ValueError, KeyError, TypeError) as e:
             log.error("skipped %s: %s", key, e)
             continue
-        metadata = {"origin": "published", "carried-from": record.archive, "code-sha256": digest}
+        metadata = {"origin": "published", "carried-from": record.archive, "code-sha256": code_sha256}
         s3.put_object(Bucket=bucket, Key=target, Body=data, Metadata=metadata)
-        _write_record(s3, bucket, key, record.carried(target, data, digest))
+        _write_record(s3, bucket, key, record.carried(target, data, code_sha256))
         log.info("carried %s from %s to %s", record.name, record.archive, target)
         carried.append(record.name)
     return carried

@@ -34,8 +34,6 @@ from creative_scoring.paths import CDK_JSON, LOCAL_STATE, MODEL_ARTIFACTS
 from ops import aws
 from ops.versions import FolderStore, S3Store, VersionStore
 
-LOCAL_URL = "http://127.0.0.1:8080"
-
 
 class DeploymentError(ValueError):
     """The environment cannot be reached as asked; the message names the fix."""
@@ -114,7 +112,7 @@ def _environment(env: str, config: Path, models_dir: Path) -> EnvironmentConfig:
 def local(
     env: str,
     *,
-    url: str = LOCAL_URL,
+    url: str,
     config: Path = CDK_JSON,
     models_dir: Path = MODEL_ARTIFACTS,
     state_dir: Path | None = None,
@@ -146,7 +144,7 @@ def local(
             e.name: f"s3://{bucket}/smoke/{e.name}/" for e in environment.endpoints if isinstance(e, AsyncConfig)
         },
         published_by=f"{_user()}@{socket.gethostname()}",
-        loaded=lambda: _loaded_targets(url),
+        loaded=lambda: _loaded_targets(described),
     )
 
 
@@ -172,9 +170,10 @@ def _describe_local(url: str) -> dict[str, Any] | None:
     return described
 
 
-def _loaded_targets(url: str) -> set[str]:
-    described = _describe_local(url) or {}
-    return {m["target"] for m in described.get("loaded_models", []) if m["state"] == "loaded" and not m["pinned"]}
+def _loaded_targets(described: dict[str, Any] | None) -> set[str]:
+    """The TargetModels loaded when the local endpoint was described (nothing, if none answered)."""
+    loaded = (described or {}).get("loaded_models", [])
+    return {m["target"] for m in loaded if m["state"] == "loaded" and not m["pinned"]}
 
 
 def in_aws(

@@ -175,13 +175,3 @@ def _object(s3: Any, uri: str) -> bytes | None:
             return None
         raise
     return body
-
-
-def table(probes: list[Probe]) -> str:
-    """One line per model: endpoint, model, status, first-invoke latency, score range."""
-    rows = [("endpoint", "model", "first ms", "scores", "status")]
-    for p in probes:
-        latency = "-" if p.first_ms is None else f"{p.first_ms:.0f}"
-        rows.append((p.endpoint, p.model, latency, p.score_range(), p.status))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(r[:4], widths, strict=True)), r[4]]) for r in rows)

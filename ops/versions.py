@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,11 +25,12 @@ from typing import Any, Protocol
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from creative_scoring.artifacts.archive import MANIFEST
+from creative_scoring.artifacts.archive import MANIFEST, read_manifest
 from creative_scoring.artifacts.published import COMPONENTS, RECORDS, SUFFIX, Record, now
 from creative_scoring.artifacts.versions import Packaged, SampleResult, VersionError, check_scores, name_of
 from creative_scoring.artifacts.versions import package as package_version
 from creative_scoring.artifacts.versions import target_model as target_model
+from creative_scoring.files import write_atomically
 from creative_scoring.paths import INFERENCE_DIR, SAMPLES
 from ops import components
 from ops.aws import AwsCallError, call
@@ -104,9 +103,9 @@ def _provenance(name: str, reference: dict[str, dict[str, Any]], records: dict[s
     return {"origin": "unrecorded"}
 
 
-def deployed_code_sha256(store: VersionStore) -> str:
-    """The digest of the handler code inside the deployed reference archives."""
-    digests = {e.get("code_sha256") for e in store.reference()}
+def deployed_code_sha256(store: VersionStore, reference: list[dict[str, Any]]) -> str:
+    """The digest of the handler code inside the deployed reference archives (``store``'s ``reference()``)."""
+    digests = {e.get("code_sha256") for e in reference}
     if len(digests) != 1 or None in digests:
         raise VersionError(
             f"cannot tell which inference code is deployed at {store.where}: its {MANIFEST} lists code digests "
@@ -140,7 +139,8 @@ def publish(
     target = target_model(name)
     with tempfile.TemporaryDirectory(prefix="creative-scoring-publish-") as scratch:
         packaged = package_version(name, source, Path(scratch), inference_dir)
-        deployed = deployed_code_sha256(store)
+        reference = store.reference()
+        deployed = deployed_code_sha256(store, reference)
         if packaged.code_sha256 != deployed:
             raise VersionError(
                 f"the inference code in {inference_dir} (digest {packaged.code_sha256[:12]}) is not the deployed "
@@ -157,7 +157,7 @@ def publish(
             published_at=now(),
             published_by=published_by,
         )
-        existing = _existing(store, name, target, packaged)
+        existing = _existing(store, reference, name, target, packaged)
         if existing is not None:
             return Published(existing, [], already=True)
         samples = check_scores(packaged.archive, samples_dir, Path(scratch) / "check")
@@ -165,11 +165,13 @@ def publish(
     return Published(record, samples)
 
 
-def _existing(store: VersionStore, name: str, target: str, packaged: Packaged) -> Record | None:
+def _existing(
+    store: VersionStore, reference: list[dict[str, Any]], name: str, target: str, packaged: Packaged
+) -> Record | None:
     """The record of an identical version already published; `VersionError` if the name holds another archive."""
     if target not in store.archives():
         return None
-    if any(e["name"] == name for e in store.reference()):
+    if any(e["name"] == name for e in reference):
         raise VersionError(f"{name} is a reference model of the deploy at {store.where}; publish under a new name")
     record = store.records().get(name)
     if record is not None and record.sha256 == packaged.sha256:
@@ -218,9 +220,7 @@ class FolderStore:
         return {p.name: p.stat().st_size for d in folders if d.is_dir() for p in d.glob(f"*{SUFFIX}")}
 
     def reference(self) -> list[dict[str, Any]]:
-        path = self.reference_dir / MANIFEST
-        models: list[dict[str, Any]] = json.loads(path.read_bytes())["models"] if path.is_file() else []
-        return models
+        return read_manifest(self.reference_dir)
 
     def records(self) -> dict[str, Record]:
         if not self.records_dir.is_dir():
@@ -230,9 +230,9 @@ class FolderStore:
     def put(self, packaged: Packaged, record: Record, progress: Progress) -> None:
         archive = self.models_dir / packaged.target_model
         try:
-            _replace_atomically(archive, packaged.archive.read_bytes())
+            write_atomically(archive, packaged.archive.read_bytes())
             progress(packaged.size_bytes)
-            _replace_atomically(self.records_dir / f"{record.name}.json", record.to_json())
+            write_atomically(self.records_dir / f"{record.name}.json", record.to_json())
         except BaseException:
             archive.unlink(missing_ok=True)
             raise
@@ -248,31 +248,13 @@ class FolderStore:
     def pin(self, component: str, version: str, pinned_by: str) -> None:
         """Record ``version`` as live on ``component``: the local endpoint switches on the next invocation."""
         pin = {"component": component, "version": version, "pinned_at": now(), "pinned_by": pinned_by}
-        _replace_atomically(self.records_dir / COMPONENTS / f"{component}.json", json.dumps(pin, indent=2).encode())
+        write_atomically(self.records_dir / COMPONENTS / f"{component}.json", json.dumps(pin, indent=2).encode())
 
     def delete(self, name: str) -> None:
-        (self.models_dir / f"{name}{SUFFIX}").unlink(missing_ok=True)
         if (self.reference_dir / f"{name}{SUFFIX}").exists():
             raise VersionError(f"{name} is in {self.reference_dir}, which is the repository's: delete it there")
+        (self.models_dir / f"{name}{SUFFIX}").unlink(missing_ok=True)
         (self.records_dir / f"{name}.json").unlink(missing_ok=True)
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path`` and rename it over ``path``: never half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _temporary_beside(path) as temporary:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-
-
-@contextmanager
-def _temporary_beside(path: Path) -> Iterator[Path]:
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(handle)
-    try:
-        yield Path(name)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 class S3Store:

@@ -8,8 +8,7 @@ from pathlib import Path
 
 from creative_scoring.artifacts.archive import read_manifest, safe_extract
 from creative_scoring.artifacts.handler_chain import HandlerChain, import_handler
-
-CONTENT_TYPES = {".json": "application/json", ".jsonl": "application/jsonlines"}
+from creative_scoring.artifacts.versions import samples
 
 
 def score_samples(artifacts_dir: Path, samples_dir: Path, workdir: Path) -> int:
@@ -18,7 +17,7 @@ def score_samples(artifacts_dir: Path, samples_dir: Path, workdir: Path) -> int:
     if not models:
         print(f"no models in {artifacts_dir}: run `creative-scoring train build` first")
         return 1
-    samples = sorted(p for p in samples_dir.iterdir() if p.suffix in CONTENT_TYPES)
+    requests = samples(samples_dir)
     failed = False
     print(f"{'model':<27} {'version':<8} {'sample':<16} {'creative_id':<14} score")
     for entry in models:
@@ -27,18 +26,15 @@ def score_samples(artifacts_dir: Path, samples_dir: Path, workdir: Path) -> int:
         started = time.perf_counter()
         model = chain.load(model_dir)
         print(f"# {entry['name']}: model_fn took {(time.perf_counter() - started) * 1000:.0f} ms")
-        for sample in samples:
-            response = chain.invoke(model, sample.read_bytes(), CONTENT_TYPES[sample.suffix], "application/json")
+        for sample, body, content_type in requests:
+            response = chain.invoke(model, body, content_type, "application/json")
             if response.status != 200:
                 print(
-                    f"{entry['name']:<27} {entry['version']:<8} {sample.name:<16} HTTP {response.status}: "
+                    f"{entry['name']:<27} {entry['version']:<8} {sample:<16} HTTP {response.status}: "
                     f"{response.body.decode()}"
                 )
                 failed = failed or response.status >= 500
                 continue
             for p in json.loads(response.body)["predictions"]:
-                print(
-                    f"{p['model']:<27} {p['model_version']:<8} {sample.name:<16} {p['creative_id']:<14} "
-                    f"{p['score']:.4f}"
-                )
+                print(f"{p['model']:<27} {p['model_version']:<8} {sample:<16} {p['creative_id']:<14} {p['score']:.4f}")
     return 1 if failed else 0

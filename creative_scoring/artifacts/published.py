@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 
-from creative_scoring.artifacts.archive import archive_bytes, digest, read_members
+from creative_scoring.artifacts.archive import archive_bytes, read_members
 
 RECORDS = "published/"  # S3: published/NAME.json beside the models/ prefixes; locally the folder ENV/published/
 SUFFIX = ".tar.gz"
@@ -84,7 +84,3 @@ def repackage(archive: bytes, code: Mapping[str, bytes]) -> bytes:
     model files with that code gives, byte for byte."""
     model = {name: data for name, data in read_members(archive).items() if not name.startswith(CODE)}
     return archive_bytes({**model, **code})
-
-
-def code_digest(code: Mapping[str, bytes]) -> str:
-    return digest(code)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -255,6 +255,19 @@ def _version_table(found: list[Version], loaded: set[str] | None) -> str:
                 "-" if is_loaded is None else ("yes" if is_loaded else "no"),
             )
         )
+    return _columns(rows)
+
+
+def _probe_table(probes: list[Probe]) -> str:
+    rows = [("endpoint", "model", "first ms", "scores", "status")]
+    for p in probes:
+        latency = "-" if p.first_ms is None else f"{p.first_ms:.0f}"
+        rows.append((p.endpoint, p.model, latency, p.score_range(), p.status))
+    return _columns(rows)
+
+
+def _columns(rows: Sequence[tuple[str, ...]]) -> str:
+    """Rows as left-aligned columns, two spaces apart (the first row is the header)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
@@ -297,9 +310,7 @@ def smoke(
     if as_json:
         typer.echo(json.dumps([p.to_json() for p in probes], indent=2))
     else:
-        from ops.smoke import table
-
-        typer.echo(table(probes))
+        typer.echo(_probe_table(probes))
     failed = [p for p in probes if not p.ok]
     if failed:
         typer.echo(f"{len(failed)} of {len(probes)} models failed on {deployment.where}", err=True)

@@ -24,18 +24,25 @@ class Front:
     models: ModelManager
     async_service: AsyncService | None = None  # None when no endpoint is asynchronous
     in_flight: dict[str, int] = field(default_factory=dict)  # serverless invocations under way, per endpoint
+    live: dict[str, tuple[int, str]] = field(default_factory=dict)  # component -> (record mtime, live archive)
 
     def live_archive(self, endpoint: LocalEndpoint, component: str) -> str:
-        """The archive ``component`` serves: the version put live on it, or the one cdk.json names."""
+        """The archive ``component`` serves: the version put live on it, or the one cdk.json names. The record
+        is read again only when its modification time changes (one stat per invocation)."""
         pin = self.settings.pins_dir / f"{component}.json"
         try:
-            version = json.loads(pin.read_bytes())["version"]
+            modified = pin.stat().st_mtime_ns
         except FileNotFoundError:
             return endpoint.components[component]
+        if (known := self.live.get(component)) is not None and known[0] == modified:
+            return known[1]
+        try:
+            archive = f"{json.loads(pin.read_bytes())['version']}{SUFFIX}"
         except (OSError, ValueError, KeyError) as e:  # a record this front cannot read: keep serving, say why
             log.warning("ignoring %s (%s): %s keeps its archive", pin, e, component)
             return endpoint.components[component]
-        return f"{version}{SUFFIX}"
+        self.live[component] = (modified, archive)
+        return archive
 
     def endpoint(self, name: str) -> LocalEndpoint:
         """The endpoint called ``name``; a `ValidationError` when the name is malformed or unknown."""

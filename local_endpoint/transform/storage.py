@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from creative_scoring.artifacts.transform_request import TransformError
+from creative_scoring.files import write_atomically
 from local_endpoint.s3 import ObjectStore, split_location
 from local_endpoint.transform.job import output_base
 
@@ -61,14 +60,7 @@ class FolderStorage:
         return (self.root / key).read_bytes()
 
     def write(self, key: str, data: bytes) -> None:
-        path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-        try:
-            temporary.write_bytes(data)
-            os.replace(temporary, path)
-        finally:
-            temporary.unlink(missing_ok=True)
+        write_atomically(self.root / key, data)
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
