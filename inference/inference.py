@@ -18,16 +18,18 @@ relays them as a ``ModelError`` with that ``OriginalStatusCode``.
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from http import HTTPStatus
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import numpy as np
 import torch
 
-from creative_schema import Creative, InvalidCreative, parse_creative
+from creative_schema import CHANNELS, CreativeBatch, InvalidRequest, decode_json, decode_jsonlines
 from creative_scorers import Scorer, load_scorer
 
 try:
@@ -52,7 +54,14 @@ MAX_INSTANCES_ENV = "CREATIVE_SCORER_MAX_INSTANCES"
 _BATCH = os.environ.get("SAGEMAKER_BATCH") == "true"
 MAX_INSTANCES = int(os.environ.get(MAX_INSTANCES_ENV, "100000" if _BATCH else "1000"))
 
-Prediction = dict[str, Any]
+
+class Prediction(msgspec.Struct, frozen=True, gc=False):
+    """One creative's score, as the response carries it."""
+
+    creative_id: str | None
+    score: float
+    model: str
+    model_version: str
 
 
 class InferenceError(BaseInferenceToolkitError):  # type: ignore[misc]  # Any when the toolkit is absent
@@ -88,15 +97,16 @@ def model_fn(model_dir: str, context: Any = None) -> Scorer:
     return load_scorer(Path(model_dir), _device(context))
 
 
-def input_fn(input_data: str | bytes, content_type: str | None) -> list[Creative]:
-    """Decode and validate the request body.
+def input_fn(input_data: str | bytes | bytearray, content_type: str | None) -> CreativeBatch:
+    """Decode and validate the request body in one pass.
 
     Args:
-        input_data: the body; the toolkit passes ``str`` for exactly ``application/json``, else ``bytes``.
+        input_data: the body; the toolkit passes ``str`` for exactly ``application/json``, else the model
+            server's bytes (a ``bytearray`` under Multi Model Server).
         content_type: the request's Content-Type, possibly with parameters, or None.
 
     Returns:
-        list[Creative]: the validated creatives, in request order (empty for an empty batch).
+        CreativeBatch: the validated creatives, in request order (empty for an empty batch).
 
     Raises:
         UnsupportedMediaType: the content type is neither JSON nor JSON Lines.
@@ -105,19 +115,21 @@ def input_fn(input_data: str | bytes, content_type: str | None) -> list[Creative
     decode = _DECODERS.get(_media_type(content_type, "Content-Type"))
     if decode is None:
         raise UnsupportedMediaType(f"Content-Type {content_type!r} is not supported; send one of {list(_DECODERS)}")
-    instances = decode(_text(input_data))
-    if len(instances) > MAX_INSTANCES:
+    if isinstance(input_data, bytearray):
+        input_data = bytes(input_data)
+    try:
+        batch = decode(input_data)
+    except InvalidRequest as e:
+        raise BadRequest(str(e)) from e
+    if len(batch) > MAX_INSTANCES:
         raise BadRequest(
-            f"the request holds {len(instances)} instances; the limit is {MAX_INSTANCES} per request "
+            f"the request holds {len(batch)} instances; the limit is {MAX_INSTANCES} per request "
             f"(set by {MAX_INSTANCES_ENV}): split the batch"
         )
-    try:
-        return [parse_creative(obj, index) for index, obj in instances]
-    except InvalidCreative as e:
-        raise BadRequest(str(e)) from e
+    return batch
 
 
-def predict_fn(input_object: Sequence[Creative], model: Scorer) -> list[Prediction]:
+def predict_fn(input_object: CreativeBatch, model: Scorer) -> list[Prediction]:
     """Score every creative of the request in one batched forward pass.
 
     Args:
@@ -131,16 +143,15 @@ def predict_fn(input_object: Sequence[Creative], model: Scorer) -> list[Predicti
         BadRequest: a creative's channel is not one this model was trained for.
     """
     config = model.config
-    for index, creative in enumerate(input_object):
-        if creative.channel not in config.channels:
-            raise BadRequest(
-                f"instances[{index}].channel: {config.name} scores channels {list(config.channels)} only, "
-                f"got {creative.channel!r}; send it to a model that serves that channel"
-            )
-    return [
-        {"creative_id": c.creative_id, "score": round(s, 6), "model": config.name, "model_version": config.version}
-        for c, s in zip(input_object, model.score(input_object), strict=True)
-    ]
+    served = model.serves[input_object.channel]
+    if not served.all():
+        index = int(np.argmin(served))
+        raise BadRequest(
+            f"instances[{index}].channel: {config.name} scores channels {list(config.channels)} only, "
+            f"got {CHANNELS[input_object.channel[index]]!r}; send it to a model that serves that channel"
+        )
+    scores = model.score(input_object).round(6).tolist()
+    return list(map(Prediction, input_object.creative_ids, scores, repeat(config.name), repeat(config.version)))
 
 
 def output_fn(prediction: list[Prediction], response_content_type: str | None) -> tuple[str, str]:
@@ -182,53 +193,14 @@ def _media_type(header: str | None, name: str) -> str:
     return media_type.strip().lower()
 
 
-def _text(input_data: str | bytes) -> str:
-    if isinstance(input_data, str):
-        return input_data
-    try:
-        return bytes(input_data).decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise BadRequest(f"the body is not valid UTF-8 (byte {e.start} of {len(input_data)})") from e
-
-
-def _json_value(text: str, where: str) -> Any:
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as e:
-        raise BadRequest(f"{where} is not valid JSON: {e}") from e
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _decode_json(text: str) -> list[tuple[int, Any]]:
-    body = _json_value(text, "the body")
-    if not isinstance(body, dict):
-        raise BadRequest('the body must be a JSON object: {"instances": [...]} or a single creative')
-    if "instances" not in body:
-        return [(0, body)]
-    if set(body) != {"instances"} or not isinstance(body["instances"], list):
-        raise BadRequest('the body must be {"instances": [creative, ...]} with no other keys')
-    return list(enumerate(body["instances"]))
-
-
-def _decode_jsonlines(text: str) -> list[tuple[int, Any]]:
-    """One creative per line; blank lines are skipped, and an instance's index is its 0-based line number."""
-    return [
-        (number, _json_value(line, f"line {number + 1}"))
-        for number, line in enumerate(text.split("\n"))
-        if line.strip()
-    ]
-
-
 def _encode_json(prediction: list[Prediction]) -> str:
-    return json.dumps({"predictions": prediction}, separators=(",", ":"))
+    return _ENCODER.encode({"predictions": prediction}).decode()
 
 
 def _encode_jsonlines(prediction: list[Prediction]) -> str:
-    return "".join(json.dumps(p, separators=(",", ":")) + "\n" for p in prediction)
+    return _ENCODER.encode_lines(prediction).decode()
 
 
-_DECODERS: dict[str, Callable[[str], list[tuple[int, Any]]]] = {JSON: _decode_json, JSONLINES: _decode_jsonlines}
+_ENCODER = msgspec.json.Encoder()
+_DECODERS: dict[str, Callable[[str | bytes], CreativeBatch]] = {JSON: decode_json, JSONLINES: decode_jsonlines}
 _ENCODERS: dict[str, Callable[[list[Prediction]], str]] = {JSON: _encode_json, JSONLINES: _encode_jsonlines}

@@ -2,8 +2,8 @@
 
 Layout read by the SageMaker PyTorch serving container (weights at the root, handler code under ``code/``)::
 
-    model.json  model.safetensors  code/inference.py  code/creative_schema.py  code/creative_scorers.py
-    code/requirements.txt
+    model.json  model.safetensors  code/inference.py  code/creative_schema.py  code/creative_features.py
+    code/creative_scorers.py  code/requirements.txt
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ from typing import Any
 
 from creative_scoring.paths import INFERENCE_DIR
 
-CODE_FILES = ("inference.py", "creative_schema.py", "creative_scorers.py", "requirements.txt")
+CODE_FILES = (
+    "inference.py",
+    "creative_schema.py",
+    "creative_features.py",
+    "creative_scorers.py",
+    "requirements.txt",
+)
 MANIFEST = "manifest.json"
 ARCHIVE_MTIME = 946_684_800  # 2000-01-01T00:00:00Z: fixed, so rebuilding gives the same bytes
 

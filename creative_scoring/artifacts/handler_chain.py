@@ -25,7 +25,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -128,6 +128,11 @@ def _default(name: str) -> Callable[..., Any]:
     return getattr(_default_handler(), f"default_{name}")  # type: ignore[no-any-return]
 
 
+@lru_cache(maxsize=1024)  # the toolkit inspects every call; the answer never changes, and inspecting costs 30 us
+def _arity(fn: Callable[..., Any]) -> int:
+    return len(inspect.signature(fn).parameters)
+
+
 @cache
 def _default_handler() -> Any:
     # Imported on first need: the toolkit's decoders import SciPy, which a module with its own handlers never uses.
@@ -137,7 +142,7 @@ def _default_handler() -> Any:
 
 
 def _call(fn: Callable[..., Any], args: tuple[Any, ...], context: Any) -> Any:
-    count = len(inspect.signature(fn).parameters)
+    count = _arity(fn)
     if count == len(args):
         return fn(*args)
     if count == len(args) + 1:

@@ -25,6 +25,7 @@ EXPECTED_MEMBERS = {
     "model.safetensors",
     "code/inference.py",
     "code/creative_schema.py",
+    "code/creative_features.py",
     "code/creative_scorers.py",
     "code/requirements.txt",
 }

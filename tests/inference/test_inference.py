@@ -60,7 +60,7 @@ def test_jsonlines_skips_blank_lines_and_accepts_bytes(creatives: list[dict[str,
 @pytest.mark.parametrize("body", [_json([]), b"", b"\n"])
 def test_empty_batch_decodes_to_nothing(body: str | bytes) -> None:
     content_type = "application/json" if isinstance(body, str) else "application/jsonlines"
-    assert input_fn(body, content_type) == []
+    assert len(input_fn(body, content_type)) == 0
 
 
 @pytest.mark.parametrize(
@@ -77,7 +77,7 @@ def test_unsupported_content_type_is_415(content_type: str | None) -> None:
     ("body", "content_type", "message"),
     [
         ("{not json", "application/json", "the body is not valid JSON"),
-        ('{"instances": [{"headline": NaN}]}', "application/json", "NaN is not a JSON number"),
+        ('{"instances": [{"headline": NaN}]}', "application/json", "the body is not valid JSON"),
         ("[1, 2]", "application/json", "the body must be a JSON object"),
         ('{"instances": {}}', "application/json", '{"instances": [creative, ...]}'),
         ('{"instances": [], "extra": 1}', "application/json", "with no other keys"),
@@ -117,9 +117,9 @@ def test_predict_fn_labels_each_score_with_model_name_and_version(
     scorer: Scorer, creatives: list[dict[str, Any]]
 ) -> None:
     predictions = predict_fn(input_fn(_json(creatives), "application/json"), scorer)
-    assert [p["creative_id"] for p in predictions] == [c["creative_id"] for c in creatives]
-    assert {(p["model"], p["model_version"]) for p in predictions} == {("creative-scorer-v1", "1.0.0")}
-    assert all(0.0 <= p["score"] <= 1.0 for p in predictions)
+    assert [p.creative_id for p in predictions] == [c["creative_id"] for c in creatives]
+    assert {(p.model, p.model_version) for p in predictions} == {("creative-scorer-v1", "1.1.0")}
+    assert all(0.0 <= p.score <= 1.0 for p in predictions)
 
 
 def test_predict_fn_scores_the_whole_request_in_one_forward_pass_under_inference_mode(
@@ -139,11 +139,11 @@ def test_predict_fn_scores_the_whole_request_in_one_forward_pass_under_inference
 def test_scores_do_not_depend_on_batch_companions(scorer: Scorer, creatives: list[dict[str, Any]]) -> None:
     batched = predict_fn(input_fn(_json(creatives), "application/json"), scorer)
     alone = [predict_fn(input_fn(_json([c]), "application/json"), scorer)[0] for c in creatives]
-    assert [p["score"] for p in batched] == pytest.approx([p["score"] for p in alone], abs=1e-5)
+    assert [p.score for p in batched] == pytest.approx([p.score for p in alone], abs=1e-5)
 
 
 def test_predict_fn_of_an_empty_batch_is_empty(scorer: Scorer) -> None:
-    assert predict_fn([], scorer) == []
+    assert predict_fn(input_fn(_json([]), "application/json"), scorer) == []
 
 
 def test_channel_model_refuses_other_channels_with_400(social_scorer: Scorer, creatives: list[dict[str, Any]]) -> None:
@@ -151,7 +151,8 @@ def test_channel_model_refuses_other_channels_with_400(social_scorer: Scorer, cr
         predict_fn(input_fn(_json(creatives), "application/json"), social_scorer)
 
 
-PREDICTIONS = [{"creative_id": "a", "score": 0.5, "model": "m", "model_version": "1"}]
+PREDICTIONS = [inference.Prediction(creative_id="a", score=0.5, model="m", model_version="1")]
+EXPECTED = [{"creative_id": "a", "score": 0.5, "model": "m", "model_version": "1"}]
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_output_fn_returns_body_and_the_content_type_it_chose(accept: str | None
     body, chosen = output_fn(PREDICTIONS, accept)
     assert chosen == content_type
     decoded = json.loads(body)["predictions"] if chosen == "application/json" else [json.loads(body)]
-    assert decoded == PREDICTIONS
+    assert decoded == EXPECTED
 
 
 def test_jsonlines_output_is_one_prediction_per_line() -> None:
@@ -183,3 +184,10 @@ def test_jsonlines_output_is_one_prediction_per_line() -> None:
 def test_unsupported_accept_is_415(accept: str) -> None:
     with pytest.raises(UnsupportedMediaType, match="is not supported; accept one of"):
         output_fn(PREDICTIONS, accept)
+
+
+def test_a_bytearray_body_from_the_model_server_decodes_and_names_a_bad_line(creatives: list[dict[str, Any]]) -> None:
+    body = "\n".join(json.dumps(c) for c in creatives)
+    assert len(input_fn(bytearray(body.encode()), "application/jsonlines")) == len(creatives)
+    with pytest.raises(BadRequest, match="line 2 is not valid JSON"):
+        input_fn(bytearray(f"{json.dumps(creatives[0])}\n{{oops\n".encode()), "application/jsonlines")
