@@ -12,6 +12,7 @@ import pytest
 
 import creative_features as features
 from creative_schema import decode_json
+from training.dataset import generate
 
 WORDS = ["Free", "shipping", "20%", "OFF", "e-bike", "$5", "caf\u00e9", "na\u00efve", "x" * 70, "\u212a", "\0", "--"]
 
@@ -76,6 +77,7 @@ def test_vocabulary_lookup_finds_known_tokens_and_marks_the_rest_unknown() -> No
 
 
 def test_a_creative_has_the_same_features_alone_and_in_a_batch(creatives: list[dict[str, Any]]) -> None:
+    creatives = creatives * (features.SMALL_BATCH + 1)  # the batch is featurized as a whole, each alone one by one
     batch = decode_json(json.dumps({"instances": creatives}))
     together = features.dense(batch)
     ids, offsets = features.hashed_ngrams(features.tokenize(features.texts(batch)), 1 << 14)
@@ -103,3 +105,38 @@ def test_threads_growing_the_hash_tables_at_once_get_the_same_hashes(monkeypatch
     with ThreadPoolExecutor(max_workers=8) as pool:
         got = list(pool.map(lambda texts: features.tokenize(texts).hashes.tolist(), batches))
     assert got == expected
+
+
+def _each_and_whole(monkeypatch: pytest.MonkeyPatch, compute: Any) -> tuple[Any, Any]:
+    monkeypatch.setattr(features, "SMALL_BATCH", 10**9)
+    each = compute()
+    monkeypatch.setattr(features, "SMALL_BATCH", 0)
+    return each, compute()
+
+
+def _same(first: Any, second: Any) -> None:
+    if isinstance(first, tuple):
+        for a, b in zip(first, second, strict=True):
+            _same(a, b)
+        return
+    assert first.dtype == second.dtype
+    assert np.array_equal(first, second)
+
+
+@pytest.mark.parametrize("size", [1, 3, 40])
+def test_small_batches_featurized_one_at_a_time_give_the_same_bits(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    rng = random.Random(size)
+    rows = generate(size, seed=size).creatives
+    for row in rows[: size // 2 + 1]:  # the odd cases: non-ASCII, NULs, upper case, no tokens, one colour
+        row["headline"] = _text(rng)
+        row["body"] = rng.choice(["", "!!!", _text(rng) * 3])
+        row["landing_domain"] = rng.choice(["Shop.Example.COM", "a-b.c-d.io", row["landing_domain"]])
+        row["image"]["dominant_colors"] = rng.choice([["#000000"], ["#FFFFFF", "#1a73e8", "#808080"]])
+    batch = decode_json(json.dumps({"instances": rows}))
+    strings = features.texts(batch)
+    each, whole = _each_and_whole(monkeypatch, lambda: features.tokenize(strings))
+    _same((each.hashes, each.lengths, each.text), (whole.hashes, whole.lengths, whole.text))
+    _same(*_each_and_whole(monkeypatch, lambda: features.hashed_ngrams(whole, 1 << 14)))
+    _same(*_each_and_whole(monkeypatch, lambda: features.hashed_ngrams(whole, 1000)))
+    _same(*_each_and_whole(monkeypatch, lambda: features.domain_trigrams(batch, 1 << 12)))
+    _same(*_each_and_whole(monkeypatch, lambda: features.dense(batch)))
