@@ -351,12 +351,17 @@ def _wording(field: str, problem: str, value: Callable[[], Any]) -> str:
     if field == "image.dominant_colors" and (limit := re.search(r"length (<|>)= (\d+)", problem)):
         if limit[1] == ">":
             return "expected a non-empty list of '#rrggbb' colours"
-        return f"has {len(value() or ())} colours; the limit is {MAX_DOMINANT_COLORS}"
+        found = value()
+        many = f"{len(found)} colours" if isinstance(found, list) else "too many colours"
+        return f"has {many}; the limit is {MAX_DOMINANT_COLORS}"
     if limit := re.match(r"Expected `str` of length <= (\d+)", problem):
-        return f"is {len(value() or '')} characters long; the limit is {limit[1]}"
+        found = value()
+        long = f"{len(found)} characters long" if isinstance(found, str) else "too long"
+        return f"is {long}; the limit is {limit[1]}"
     if field in RANGES and (re.match(r"Expected `float` [<>]=", problem) or "out of range" in problem):
         low, high = RANGES[field]
-        return f"{value()} is outside the allowed range [{low:g}, {high:g}]"
+        found = value()
+        return f"{'the value' if found is None else found} is outside the allowed range [{low:g}, {high:g}]"
     return problem[0].lower() + problem[1:]
 
 
@@ -364,10 +369,12 @@ def _value(data: str | bytes, path: str) -> Any:
     """The value at a msgspec error path (``$.instances[3].headline``), read again for the error message only."""
     try:
         value = _ANY.decode(data)
-    except msgspec.DecodeError:  # a number beyond any float
+        for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
+            value = value[key] if key else value[int(index)]
+    except msgspec.ValidationError:  # a number beyond any float
         return "a number beyond the float range"
-    for key, index in re.findall(r"\.([^.\[]+)|\[(\d+)\]", path[1:]):
-        value = value[key] if key else value[int(index)]
+    except (msgspec.DecodeError, RecursionError, LookupError, TypeError):  # malformed after the failing value
+        return None
     return value
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from types import SimpleNamespace
 from typing import Any
 
@@ -191,3 +192,39 @@ def test_a_bytearray_body_from_the_model_server_decodes_and_names_a_bad_line(cre
     assert len(input_fn(bytearray(body.encode()), "application/jsonlines")) == len(creatives)
     with pytest.raises(BadRequest, match="line 2 is not valid JSON"):
         input_fn(bytearray(f"{json.dumps(creatives[0])}\n{{oops\n".encode()), "application/jsonlines")
+
+
+def test_mangled_bodies_are_400_or_scored_never_another_error(creatives: list[dict[str, Any]]) -> None:
+    """Flip, cut and splice the bytes of valid bodies: input_fn answers every one with a batch or a BadRequest."""
+    rng = random.Random(11)
+    bodies = [_json(creatives).encode(), "\n".join(json.dumps(c) for c in creatives).encode()]
+    outcomes = {"scored": 0, "refused": 0}
+    refusals: list[BadRequest] = []
+    for _ in range(3_000):
+        body = bytearray(rng.choice(bodies))
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(body))
+            match rng.randrange(4):
+                case 0:
+                    body[at] = rng.randrange(256)
+                case 1:
+                    del body[at:]
+                case 2:
+                    body[at:at] = rng.choice([b'"', b"1e999", b"[", b"}", b"\xff", b"\x00", b"-", b"null", b",{}"])
+                case _:
+                    del body[at : at + rng.randint(1, 30)]
+        for content_type in ("application/json", "application/jsonlines"):
+            data: str | bytes = bytes(body)
+            if content_type == "application/json":
+                try:
+                    data = bytes(body).decode("utf-8")  # the toolkit decodes JSON before input_fn
+                except UnicodeDecodeError:
+                    continue
+            try:
+                input_fn(data, content_type)
+                outcomes["scored"] += 1
+            except BadRequest as e:
+                refusals.append(e)
+                outcomes["refused"] += 1
+    assert min(outcomes.values()) > 50, outcomes  # both kinds of answer were exercised
+    assert all(e.status_code == 400 and str(e) for e in refusals)
