@@ -150,7 +150,8 @@ def predict_fn(input_object: CreativeBatch, model: Scorer) -> list[Prediction]:
             f"instances[{index}].channel: {config.name} scores channels {list(config.channels)} only, "
             f"got {CHANNELS[input_object.channel[index]]!r}; send it to a model that serves that channel"
         )
-    scores = model.score(input_object).round(6).tolist()
+    # What ndarray.round(6) computes, without its Python-level dispatch (about 10 us a call, a request at batch 1).
+    scores = (np.rint(model.score(input_object) * 1e6) / 1e6).tolist()
     return list(map(Prediction, input_object.creative_ids, scores, repeat(config.name), repeat(config.version)))
 
 
