@@ -215,7 +215,6 @@ class Vocabulary:
         order = np.argsort(keys, kind="stable")
         self.keys = keys[order]
         self.ids = order + 2
-        self.size = len(words)
 
     def lookup(self, keys: np.ndarray) -> np.ndarray:
         if self.keys.size == 0:

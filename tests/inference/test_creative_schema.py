@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from creative_schema import (
+    CHANNELS,
     HOST_NAME,
     MAX_BODY_CHARS,
     MAX_HEADLINE_CHARS,
@@ -33,7 +34,7 @@ def test_valid_creatives_decode_into_structs_and_columns(creative: dict[str, Any
     second["image"]["dominant_colors"] = ["#FF0000"]
     batch = decode_json(json.dumps({"instances": [creative, second]}))
     assert [c.creative_id for c in batch] == [creative["creative_id"], creative["creative_id"]]
-    assert batch.channel.tolist() == [1 if creative["channel"] == "social" else batch.channel[0], 3]
+    assert batch.channel.tolist() == [CHANNELS.index(creative["channel"]), 3]
     assert batch.call_to_action.tolist()[1] == 7
     image, meta = creative["image"], creative["metadata"]
     assert batch.numbers[0].tolist() == [
