@@ -235,6 +235,11 @@ class AsyncWorker:
             if owner is None:
                 continue
             if owner == request.token:
+                # Written before a crash or a lost answer from S3, so perhaps never notified: notify again.
+                outcome = await self._written(request, location, ok=status == "completed")
+                self.notifier.send(
+                    self.endpoint, "success" if outcome.ok else "error", self._notification(request, outcome)
+                )
                 return status
             await anyio.to_thread.run_sync(self.objects.delete, location)
         outcome = await self._outcome(request)
@@ -249,6 +254,17 @@ class AsyncWorker:
             )
         self.notifier.send(self.endpoint, "success" if outcome.ok else "error", self._notification(request, outcome))
         return "completed" if outcome.ok else "failed"
+
+    async def _written(self, request: AsyncRequest, location: str, *, ok: bool) -> Outcome:
+        """The outcome that the object this request wrote at ``location`` records."""
+        body, content_type = await anyio.to_thread.run_sync(self.objects.fetch, location)
+        if ok:
+            return Outcome(True, body, content_type)
+        try:
+            reason = str(json.loads(body)["failureReason"])
+        except (ValueError, KeyError, TypeError):
+            reason = f"see {request.failure_location}"
+        return Outcome(False, b"", None, reason)
 
     async def _outcome(self, request: AsyncRequest) -> Outcome:
         if time.time() - request.received_at > request.ttl_s:
@@ -331,17 +347,14 @@ def new_inference_id() -> str:
 
 
 class AsyncService:
-    """The async side of a running front: the S3 client (and a local S3 server when none is configured),
-    the request store, the notification sink and one worker per async endpoint."""
+    """The async side of a running front: the S3 client, the request store, the notification sink and one worker
+    per async endpoint."""
 
     def __init__(
         self, *, state_dir: Path, s3_endpoint_url: str | None, bucket: str, region: str, max_input_bytes: int
     ) -> None:
         self.state_dir, self.bucket, self.region = state_dir, bucket, region
         self.max_input_bytes = max_input_bytes
-        self._s3_server: Any = None
-        if s3_endpoint_url is None:
-            s3_endpoint_url = self._start_local_s3()
         self.s3_endpoint_url = s3_endpoint_url
         self.objects = ObjectStore(s3_endpoint_url, region, create_buckets=True)
         try:
@@ -354,15 +367,6 @@ class AsyncService:
         self.notifier = Notifier(state_dir / "notifications")
         self.workers: dict[str, AsyncWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
-
-    def _start_local_s3(self) -> str:
-        from moto.server import ThreadedMotoServer
-
-        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per S3 request on the console
-        self._s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._s3_server.start()
-        host, port = self._s3_server.get_host_and_port()
-        return f"http://{host}:{port}"
 
     def start_worker(self, endpoint: str, *, concurrency: int, invoke: Invoke, include_response: bool) -> None:
         worker = AsyncWorker(
@@ -395,5 +399,3 @@ class AsyncService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self.requests.close()
-        if self._s3_server is not None:
-            self._s3_server.stop()

@@ -1,6 +1,6 @@
 """S3 through boto3, for async inference (inputs, answers, failures) and batch transform (locations, models).
 
-Any S3 API works: AWS's, or a local server such as moto (``endpoint_url``). Objects are named ``s3://bucket/key``.
+Any S3 API works: AWS's, or a local server such as the endpoint's own (``endpoint_url``). Objects are named ``s3://bucket/key``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ NOT_FOUND = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchBucket"})
 def s3_client(endpoint_url: str | None, region: str | None = None, *, max_connections: int = 10) -> Any:
     """A boto3 S3 client of a fresh session; the region defaults to ``AWS_REGION``, ``AWS_DEFAULT_REGION`` or
     us-east-1, credentials come from the usual AWS settings. An S3 other than AWS's (``endpoint_url``) gets
-    placeholder credentials when none are configured: a local server such as moto takes any."""
+    placeholder credentials when none are configured: a local server takes any."""
     session = boto3.session.Session()
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     placeholder = endpoint_url is not None and session.get_credentials() is None
@@ -78,6 +78,12 @@ class ObjectStore:
         body: bytes = self.client.get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
 
+    def fetch(self, uri: str) -> tuple[bytes, str | None]:
+        """The object's bytes and its Content-Type."""
+        bucket, key = self.split(uri)
+        answer = self.client.get_object(Bucket=bucket, Key=key)
+        return answer["Body"].read(), answer.get("ContentType")
+
     def write(self, uri: str, body: bytes, content_type: str | None = None, owner: str = "") -> None:
         """One PutObject: readers see the previous object or all of ``body``, never part of it."""
         bucket, key = self.split(uri)
@@ -86,10 +92,10 @@ class ObjectStore:
             extra["Metadata"] = {OWNER: owner}
         try:
             self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
-        except ClientError as e:
-            if not self.create_buckets or e.response["Error"]["Code"] != "NoSuchBucket":
+        except ClientError:
+            # S3 says NoSuchBucket, SeaweedFS AccessDenied: ask whether the bucket is there
+            if not self.create_buckets or self.ensure_bucket(bucket):
                 raise
-            self.ensure_bucket(bucket)
             self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
 
     def delete(self, uri: str) -> None:
@@ -102,11 +108,16 @@ class ObjectStore:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         return [item for page in pages for item in page.get("Contents", [])]
 
-    def ensure_bucket(self, bucket: str) -> None:
+    def ensure_bucket(self, bucket: str) -> bool:
+        """Create ``bucket`` unless it exists; returns whether it existed."""
         try:
             self.client.head_bucket(Bucket=bucket)
-        except ClientError:
+        except ClientError as e:
+            if not is_not_found(e):
+                raise
             self.client.create_bucket(Bucket=bucket)
+            return False
+        return True
 
     def require_bucket(self, bucket: str) -> None:
         """Raises `FileNotFoundError` when ``bucket`` does not exist."""

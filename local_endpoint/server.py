@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import shlex
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 
 import uvicorn
 
@@ -14,16 +17,32 @@ from local_endpoint.backends import open_container
 from local_endpoint.container import EmbeddedContainer, create_container_app
 from local_endpoint.front.app import create_app
 from local_endpoint.real_stack import available as real_stack_missing
+from local_endpoint.s3_server import LocalS3, S3ServerError
 from local_endpoint.settings import Settings
 
-__all__ = ["banner", "real_stack_missing", "serve", "serve_model_server"]
+__all__ = ["S3ServerError", "banner", "real_stack_missing", "serve", "serve_model_server"]
 
 
 def serve(settings: Settings, *, log_level: str = "info") -> None:
-    """Serve ``settings``' endpoints until Ctrl-C, printing the banner once the model server is up."""
+    """Serve ``settings``' endpoints until Ctrl-C, printing the banner once the model server is up.
+
+    When an async endpoint needs the local S3 server, it starts first and stops last. Raises `S3ServerError`
+    when it cannot start.
+    """
     _log_to_stderr(log_level)
-    app = create_app(settings, open_container, on_ready=lambda s3: print(banner(settings, s3), flush=True))
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+    with _local_s3(settings) as served:
+        app = create_app(served, open_container, on_ready=lambda s3: print(banner(served, s3), flush=True))
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+
+
+@contextmanager
+def _local_s3(settings: Settings) -> Iterator[Settings]:
+    """``settings`` with the local S3 server's address, while it runs (the same settings when none is needed)."""
+    if settings.local_s3_dir is None:
+        yield settings
+        return
+    with LocalS3(settings.local_s3_dir, port=settings.s3_port) as s3:
+        yield replace(settings, s3_endpoint_url=s3.endpoint_url, local_s3_data=s3.data)
 
 
 def serve_model_server(*, host: str, port: int, log_level: str = "warning") -> None:
@@ -77,8 +96,10 @@ def banner(settings: Settings, s3_endpoint_url: str | None = None) -> str:
         credentials = "AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=us-east-1"
         lines += ["try it:", f"  {credentials} {shlex.join(example)}"]
     if s3_endpoint_url:
+        data = settings.local_s3_data
+        where = f", the local S3 (this address is kept; data in {data})" if data else ""
         lines.append(
-            f"async inputs and outputs: S3 at {s3_endpoint_url} (boto3 endpoint_url=, aws --endpoint-url), "
+            f"async inputs and outputs: S3 at {s3_endpoint_url}{where}; "
             f"notifications in {settings.state_dir / 'notifications'}"
         )
     lines.append(f"endpoints and loaded models: {url}/_local/endpoints   (Ctrl-C stops)")

@@ -101,7 +101,9 @@ class Settings:
     region: str = "us-east-1"
     account: str = "000000000000"
     state_dir: Path = LOCAL_STATE / "state"  # async queue and notifications: survive restarts
-    s3_endpoint_url: str | None = None  # None: an S3 server (moto) is started on loopback
+    s3_endpoint_url: str | None = None  # None: the local S3 server that `server.serve` starts (state_dir / "s3")
+    s3_port: int | None = None  # its port; None: the one chosen at its first start
+    local_s3_data: Path | None = None  # set while the local S3 server serves s3_endpoint_url: its data folder
     async_bucket: str = "creative-scoring-local"
     async_max_input_bytes: int = 1024**3
 
@@ -117,6 +119,12 @@ class Settings:
 
     def async_location(self, endpoint: str, kind: str, filename: str) -> str:
         return f"s3://{self.async_bucket}/async/{endpoint}/{kind}/{filename}"
+
+    @property
+    def local_s3_dir(self) -> Path | None:
+        """Where the local S3 server keeps its data and address; None when it is not needed."""
+        needed = self.s3_endpoint_url is None and any(e.is_async for e in self.endpoints)
+        return self.state_dir / "s3" if needed else None
 
     def endpoint(self, name: str) -> LocalEndpoint | None:
         return next((e for e in self.endpoints if e.name == name), None)

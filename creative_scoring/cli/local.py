@@ -57,7 +57,10 @@ def serve(
         Path | None, typer.Option(help="Async queue and notifications (default .local-endpoint/ENV).")
     ] = None,
     s3_endpoint_url: Annotated[
-        str | None, typer.Option(help="S3 for async inputs and outputs (default: a local server).")
+        str | None, typer.Option(help="S3 for async inputs and outputs (default: the local one, on disk).")
+    ] = None,
+    s3_port: Annotated[
+        int | None, typer.Option(help="Port of the local S3 (default: chosen at its first start, then kept).")
     ] = None,
     async_bucket: Annotated[str, typer.Option(help="Bucket of async outputs and failures.")] = "creative-scoring-local",
     async_max_input_mb: Annotated[float, typer.Option(help="Async input limit, MiB.")] = 1024.0,
@@ -67,6 +70,10 @@ def serve(
     from local_endpoint import server
     from local_endpoint.settings import Settings, load_endpoints
 
+    if s3_port is not None and s3_endpoint_url is not None:
+        raise typer.BadParameter(
+            "--s3-port moves the local S3; with --s3-endpoint-url there is none", param_hint="--s3-port"
+        )
     if backend is Backend.container and not container_url:
         raise typer.BadParameter("--backend container needs --container-url (the model server's address)")
     if backend is Backend.real_stack and (missing := server.real_stack_missing()):
@@ -93,10 +100,15 @@ def serve(
             region=region,
             state_dir=state_dir or LOCAL_STATE / env,
             s3_endpoint_url=s3_endpoint_url,
+            s3_port=s3_port,
             async_bucket=async_bucket,
             async_max_input_bytes=int(async_max_input_mb * MIB),
         )
-        server.serve(settings, log_level=log_level.value)
+        try:
+            server.serve(settings, log_level=log_level.value)
+        except server.S3ServerError as e:
+            typer.echo(f"cannot start the local S3: {e}", err=True)
+            raise typer.Exit(2) from e
 
 
 def model_server(

@@ -1,0 +1,110 @@
+"""The local endpoint's own S3 server (SeaweedFS): data on disk, a kept address, one owner per state folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from creative_scoring.net import free_port
+from local_endpoint.s3 import ObjectStore
+from local_endpoint.s3_server import LocalS3, S3ServerError, _serves
+
+
+def _wait_for(condition: object, what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        time.sleep(0.05)
+
+
+def _answers(store: ObjectStore, uri: str) -> bool:
+    try:
+        store.owner(uri)
+    except Exception:
+        return False
+    return True
+
+
+def test_objects_and_their_metadata_survive_a_kill_and_the_restarted_server_keeps_the_address(tmp_path: Path) -> None:
+    folder = tmp_path / "s3"
+    with LocalS3(folder) as s3:
+        url, first_pid = s3.endpoint_url, s3.pid
+        store = ObjectStore(url, create_buckets=True)
+        store.write("s3://kept-bucket/a/answer.out", b'{"ok": 1}', "application/json", owner="token-1")
+        assert first_pid is not None
+        os.killpg(first_pid, signal.SIGKILL)
+    with LocalS3(folder) as again:
+        assert again.endpoint_url == url
+        store = ObjectStore(again.endpoint_url)
+        assert store.fetch("s3://kept-bucket/a/answer.out") == (b'{"ok": 1}', "application/json")
+        assert store.owner("s3://kept-bucket/a/answer.out") == "token-1"
+    assert json.loads((folder / "server.json").read_text())["endpoint_url"] == url
+
+
+def test_a_server_killed_under_its_owner_is_started_again_on_the_same_address(tmp_path: Path) -> None:
+    with LocalS3(tmp_path / "s3") as s3:
+        store = ObjectStore(s3.endpoint_url, create_buckets=True)
+        store.write("s3://kept-bucket/before", b"1")
+        killed = s3.pid
+        assert killed is not None
+        os.killpg(killed, signal.SIGKILL)
+        _wait_for(lambda: s3.pid != killed and _answers(store, "s3://kept-bucket/before"), "a restarted server")
+        assert store.fetch("s3://kept-bucket/before")[0] == b"1"
+        store.write("s3://kept-bucket/after", b"2")
+        last = s3.pid
+    assert last is not None and not _serves(last, s3.data)  # stopped with its owner
+
+
+def test_a_second_owner_of_the_state_folder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
+    with LocalS3(tmp_path / "s3"), pytest.raises(S3ServerError, match=rf"in use by process {os.getpid()}"):
+        LocalS3(tmp_path / "s3").start()
+
+
+def test_the_kept_port_taken_by_another_program_is_named_with_the_way_out(tmp_path: Path) -> None:
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(S3ServerError, match=rf"port {port} .* in use by another program.*--s3-port"):
+            LocalS3(tmp_path / "s3", port=port).start()
+
+
+def test_a_binary_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(S3ServerError, match="did not start: .*/no/such/weed cannot run"):
+        LocalS3(tmp_path / "s3", binary="/no/such/weed").start()
+    assert LocalS3(tmp_path / "s3").start()  # the lock was released
+    LocalS3(tmp_path / "s3").stop()
+
+
+def test_the_server_ends_when_the_process_that_owns_it_is_killed(tmp_path: Path) -> None:
+    owner_script = textwrap.dedent(
+        f"""
+        import time
+        from pathlib import Path
+        from local_endpoint.s3_server import LocalS3
+        s3 = LocalS3(Path({str(tmp_path / "s3")!r}))
+        s3.start()
+        print(s3.pid, flush=True)
+        time.sleep(600)
+        """
+    )
+    owner = subprocess.Popen([sys.executable, "-c", owner_script], stdout=subprocess.PIPE, text=True)
+    assert owner.stdout is not None
+    server_pid = int(owner.stdout.readline())
+    owner.stdout.close()
+    data = tmp_path / "s3" / "data"
+    assert _serves(server_pid, data)
+    owner.kill()
+    owner.wait()
+    _wait_for(lambda: not _serves(server_pid, data), "the orphaned server to end")
+    with LocalS3(tmp_path / "s3") as s3:  # and the next owner starts one on the same folder
+        assert s3.pid != server_pid
