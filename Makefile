@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENVIRONMENTS := dev prod
 
-.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async bench-publish clean
+.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async bench-chaos bench-publish clean
 
 install: $(VENV)/.installed node_modules/.installed jre
 
@@ -70,6 +70,9 @@ bench-publish: install  ## publish-to-first-answer on the local endpoint next to
 
 bench-async: install  ## async end-to-end latency at queue depths 1, 16, 64 next to the real-time latency
 	$(BIN)/python -m bench.async_inference
+
+bench-chaos: install  ## async requests under SIGKILLs of the endpoint and its S3: accepted, completed, failed, lost, duplicated
+	$(BIN)/python -m bench.chaos
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .local-endpoint .mypy_cache .pytest_cache .ruff_cache

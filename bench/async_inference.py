@@ -2,8 +2,9 @@
 model's real-time latency (the reference), in one run.
 
 The local endpoint serves the dev environment (``creative-scoring-dev-async``: creative-scorer-v2, 4 concurrent
-invocations per instance, 1 instance) with a moto S3 server on loopback. For each queue depth D, D requests
-(each an S3 object of ``--creatives`` creatives) are submitted back to back with boto3 ``invoke_endpoint_async``;
+invocations per instance, 1 instance) with its defaults: its own S3 server (SeaweedFS) on loopback. For each
+queue depth D, D requests (each an S3 object of ``--creatives`` creatives) are submitted back to back with boto3
+``invoke_endpoint_async``;
 a request's latency runs from just before its call to the first time a listing of the output prefix shows its
 output object, which is how a client polling S3 sees it (polls every ``--poll-ms``). The reference is
 ``invoke_endpoint`` of the same body to the same model through the multi-model endpoint, one call at a time.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import statistics
 import sys
 import tempfile
@@ -26,10 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
 
 from bench.processes import local_endpoint, progress
-from creative_scoring.net import free_port
 from training.dataset import generate
 
 ASYNC_ENDPOINT = "creative-scoring-dev-async"
@@ -49,29 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     if min(args.depths) < 1 or args.creatives < 1 or args.reference_calls < 1:
         parser.error("--depths, --creatives and --reference-calls must be at least 1")
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the S3 server's request lines
     body = json.dumps({"instances": generate(args.creatives, seed=11).creatives}).encode()
-    s3_port = free_port()
-    s3_server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port, verbose=False)
-    s3_server.start()
-    s3_url = f"http://127.0.0.1:{s3_port}"
-    s3 = boto3.client("s3", endpoint_url=s3_url, **CREDENTIALS)
-    s3.create_bucket(Bucket=INPUTS)
-    try:
-        with (
-            tempfile.TemporaryDirectory(prefix="bench-async-") as scratch,
-            local_endpoint(Path(scratch), "--env", "dev", "--s3-endpoint-url", s3_url) as url,
-        ):
-            runtime = boto3.client("sagemaker-runtime", endpoint_url=url, **CREDENTIALS)
-            progress(f"reference: {args.reference_calls} real-time calls")
-            reference = _realtime_ms(runtime, body, args.reference_calls)
-            _depth(runtime, s3, body, 1, args.poll_ms / 1000)  # warm-up: first S3 and model calls
-            depths = {}
-            for depth in args.depths:
-                progress(f"queue depth {depth}")
-                depths[str(depth)] = _depth(runtime, s3, body, depth, args.poll_ms / 1000)
-    finally:
-        s3_server.stop()
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-async-") as scratch,
+        local_endpoint(Path(scratch), "--env", "dev") as url,
+    ):
+        server = json.loads((Path(scratch) / "state" / "s3" / "server.json").read_text())
+        s3 = boto3.client("s3", endpoint_url=server["endpoint_url"], **CREDENTIALS)
+        s3.create_bucket(Bucket=INPUTS)
+        runtime = boto3.client("sagemaker-runtime", endpoint_url=url, **CREDENTIALS)
+        progress(f"reference: {args.reference_calls} real-time calls")
+        reference = _realtime_ms(runtime, body, args.reference_calls)
+        _depth(runtime, s3, body, 1, args.poll_ms / 1000)  # warm-up: first S3 and model calls
+        depths = {}
+        for depth in args.depths:
+            progress(f"queue depth {depth}")
+            depths[str(depth)] = _depth(runtime, s3, body, depth, args.poll_ms / 1000)
 
     results: dict[str, Any] = {
         "endpoint": ASYNC_ENDPOINT,

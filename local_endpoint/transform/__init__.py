@@ -2,7 +2,7 @@
 
 The model archive is extracted and loaded into an in-process `EmbeddedContainer`; every mini-batch goes through
 ``container.invoke`` exactly as SageMaker POSTs ``/invocations`` (Content-Type and Accept headers). Inputs and
-outputs are a local folder or an S3 prefix (any S3 endpoint: AWS or a local one such as moto).
+outputs are a local folder or an S3 prefix (any S3 endpoint: AWS or a local one such as the local endpoint's).
 
 Semantics copied from SageMaker (contract §12), the settings checked by the rules both transforms share
 (`creative_scoring.artifacts.transform_request`):

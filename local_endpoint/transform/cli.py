@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="KEY=VALUE",
         help="Environment for the model (repeatable)",
     )
-    add("--s3-endpoint-url", help="S3 endpoint for s3:// locations (e.g. a local moto server)")
+    add("--s3-endpoint-url", help="S3 endpoint for s3:// locations (e.g. the local endpoint's S3)")
     add("--models-dir", type=Path, default=MODEL_ARTIFACTS, help="folder that --model names are looked up in")
     add("--workdir", type=Path, help="where the archive is extracted (default: a temporary folder)")
     add("--no-progress", dest="progress", action="store_false", help="no progress line on stderr")

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Protocol
 
 from creative_scoring.artifacts.transform_request import TransformError
-from creative_scoring.files import write_atomically
+from creative_scoring.files import remove_temporary_files, write_atomically
 from local_endpoint.s3 import ObjectStore, split_location
 from local_endpoint.transform.job import output_base
 
@@ -36,7 +36,10 @@ class Storage(Protocol):
 
     def describe(self, key: str) -> str: ...
     def prepare(self) -> None:
-        """Check that outputs can be written here (a folder is created); raises when they cannot."""
+        """Check that outputs can be written here; raises when they cannot.
+
+        A folder is created, and the temporary files that a killed run's writes left there are removed.
+        """
 
 
 class FolderStorage:
@@ -72,7 +75,12 @@ class FolderStorage:
         return str(self.root / key)
 
     def prepare(self) -> None:
+        """Create the folder, and remove the temporary files of writes a killed run left half done."""
         self.root.mkdir(parents=True, exist_ok=True)
+        # a SIGKILL between writing an output's temporary file and renaming it leaves that file for good (its
+        # input is redone: the checkpoint lists an input only after its output is renamed). It also removes the
+        # writes in progress of a second job run on the same folder at the same time, which this does not support
+        remove_temporary_files(self.root)
 
 
 class S3Storage:

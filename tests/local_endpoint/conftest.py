@@ -44,8 +44,11 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = tmp / f"server-{self.port}.log"
         command = [sys.executable, "-m", "creative_scoring", "serve", "--port", str(self.port), *args]
-        if "--state-dir" not in args:  # not the repository's own .local-endpoint/ENV, which one server at a time owns
-            command += ["--state-dir", str(tmp / f"state-{self.port}")]
+        if "--state-dir" in args:
+            self.state_dir = Path(args[args.index("--state-dir") + 1])
+        else:  # not the repository's own .local-endpoint/ENV, which one server at a time owns
+            self.state_dir = tmp / f"state-{self.port}"
+            command += ["--state-dir", str(self.state_dir)]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}

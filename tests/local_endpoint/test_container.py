@@ -132,13 +132,13 @@ def _send(
             return response.status, response.headers.get("Content-Type"), None, _decoded(response.read())
     except urllib.error.HTTPError as error:
         error_type = error.headers.get("x-amzn-ErrorType")
-        return error.code, error.headers.get("Content-Type"), error_type, _decoded(error.read(), server.url)
+        return error.code, error.headers.get("Content-Type"), error_type, _decoded(error.read(), server)
 
 
-def _decoded(body: bytes, server_url: str = "") -> object:
+def _decoded(body: bytes, server: LocalServer | None = None) -> object:
     text = body.decode()
-    if server_url:  # the log link names the server; everything else must match
-        text = text.replace(server_url.removeprefix("http://"), "<server>")
+    if server:  # the log link names the server, a missing model its state folder; everything else must match
+        text = text.replace(server.url.removeprefix("http://"), "<server>").replace(str(server.state_dir), "<state>")
     try:
         return json.loads(text)
     except ValueError:

@@ -1,0 +1,24 @@
+"""`make bench-chaos` kills the default setup for real and accounts for every accepted request."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.chaos import main
+
+
+def test_the_chaos_benchmark_kills_each_kind_and_every_accepted_request_ends_once(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["--requests", "40", "--kills", "3", "--rate", "10", "--seed", "3", "--timeout", "400"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+    assert report["accepted"] == 40
+    assert (report["lost"], report["duplicated"], report["wrong"]) == (0, 0, 0)
+    assert report["completed"] + report["failed"] == 40
+    assert report["failed"] == 4  # 1 in 20 missing inputs and 1 in 20 refused bodies
+    assert sorted(kill["kind"] for kill in report["kills"]) == ["both", "endpoint", "s3"]
+    assert report["endpoint_starts"] >= 3  # the first start and one after each kill of the endpoint
+    assert "0 lost and 0 duplicated" in err
