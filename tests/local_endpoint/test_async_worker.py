@@ -123,14 +123,29 @@ def test_expired_requests_and_timeouts_fail_with_their_reason(tmp_path: Path, ob
     assert objects.size(f"s3://{BUCKET}/out/never.out") is None
 
 
-def test_a_request_whose_object_exists_is_only_recorded_not_run_again(tmp_path: Path, objects: ObjectStore) -> None:
+def test_a_request_whose_object_exists_is_recorded_and_notified_not_run_again(
+    tmp_path: Path, objects: ObjectStore
+) -> None:
     objects.write(f"s3://{BUCKET}/in/done.json", b"bad", None)  # would fail if it ran again
-    done = _request("done")
-    objects.write(f"s3://{BUCKET}/out/done.out", b"EARLIER ANSWER", None, owner=done.token)  # before a crash
-    store, _ = _run(tmp_path, objects, [done])
-    assert store.counts(ENDPOINT) == {"completed": 1}
+    objects.write(f"s3://{BUCKET}/in/gone.json", b"x", None)
+    done, failed = _request("done"), _request("gone")
+    # both written before a crash that came before their notifications
+    objects.write(f"s3://{BUCKET}/out/done.out", b"EARLIER ANSWER", "application/json", owner=done.token)
+    report = json.dumps({"inferenceId": "gone", "failureReason": "ClientError: earlier reason"}).encode()
+    objects.write(f"s3://{BUCKET}/failures/gone-error.out", report, "application/json", owner=failed.token)
+    store, notifier = _run(tmp_path, objects, [done, failed])
+    assert store.counts(ENDPOINT) == {"completed": 1, "failed": 1}
     assert objects.read(f"s3://{BUCKET}/out/done.out") == b"EARLIER ANSWER"
     assert objects.size(f"s3://{BUCKET}/failures/done-error.out") is None
+    assert objects.size(f"s3://{BUCKET}/out/gone.out") is None
+    (success,) = [json.loads(line) for line in notifier.path(ENDPOINT, "success").read_text().splitlines()]
+    assert success["responseParameters"] == {
+        "contentType": "application/json",
+        "outputLocation": f"s3://{BUCKET}/out/done.out",
+        "responseBody": "EARLIER ANSWER",
+    }
+    (error,) = [json.loads(line) for line in notifier.path(ENDPOINT, "error").read_text().splitlines()]
+    assert (error["inferenceId"], error["failureReason"]) == ("gone", "ClientError: earlier reason")
 
 
 def test_an_object_another_request_left_at_the_location_is_replaced(tmp_path: Path, objects: ObjectStore) -> None:
