@@ -18,7 +18,9 @@ request ended as:
 - duplicated: both an output and a failure object;
 - lost: neither.
 
-Notifications are counted apart (they are at least once). JSON on stdout, progress on stderr.
+Notifications are counted apart (they are at least once, so repeats are allowed and misses are not). The exit
+status is 1 unless lost, duplicated, wrong, missing notifications and endpoint exits (other than by a kill)
+are all 0. JSON on stdout, progress on stderr.
 
     python -m bench.chaos [--requests 300] [--kills 6] [--rate 20] [--seed 7] [--timeout 900]
 """
@@ -26,6 +28,7 @@ Notifications are counted apart (they are at least once). JSON on stdout, progre
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -42,6 +45,7 @@ from typing import Any
 
 import boto3
 import httpx
+import psutil
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -99,23 +103,34 @@ class Endpoint:
     def kill(self, kind: str) -> str:
         """SIGKILL the endpoint's process group, the S3 server's, or both at once; says what was hit."""
         targets, hit = [], []
-        if kind in ("endpoint", "both") and self.process is not None:
-            targets.append(("endpoint", self.process.pid))
-        if kind in ("s3", "both"):
-            if (pid := self.s3_pid()) is None:
-                hit.append("s3 not started yet")
+        if kind in ("endpoint", "both"):
+            if self.process is not None and self.process.poll() is None:
+                targets.append(("endpoint", self.process.pid))
             else:
+                hit.append("endpoint had exited")  # by itself: the endpoint log says why
+        if kind in ("s3", "both"):
+            if (pid := self.s3_pid()) is not None and self._serves_s3(pid):
                 targets.append(("s3", pid))
+            else:
+                hit.append("s3 already down")  # killed a moment before and not running again yet
         for name, pid in targets:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)
                 hit.append(name)
-            except ProcessLookupError:
-                hit.append(f"{name} already down")  # killed just before, and not started again yet
-        if "endpoint" in hit and self.process is not None:
+        if "endpoint" in hit or "endpoint had exited" in hit:
+            assert self.process is not None
             self.process.wait()
             self.start()
-        return "+".join(hit) or "nothing running"
+        return "+".join(hit)
+
+    def _serves_s3(self, pid: int) -> bool:
+        """Whether ``pid`` is a live SeaweedFS serving this run's state folder (not a stale or reused pid)."""
+        try:
+            process = psutil.Process(pid)
+            data = f"-dir={(self.work / 'state' / 's3' / 'data').resolve()}"
+            return process.status() != psutil.STATUS_ZOMBIE and data in process.cmdline()
+        except psutil.Error:
+            return False
 
     def queue(self) -> dict[str, int]:
         described = httpx.get(f"{self.url}/_local/endpoints", timeout=5, trust_env=False).json()
@@ -175,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             submitter = threading.Thread(target=_submit_all, args=(endpoint, requests, args.rate, deadline))
             started = time.monotonic()
             submitter.start()
-            kills = []
+            kills: list[dict[str, Any]] = []
             for moment, kind in zip(moments, kinds, strict=True):
                 time.sleep(max(0.0, started + moment - time.monotonic()))
                 queued = _queued(endpoint)
@@ -193,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         report.update(
             {
                 "kills": kills,
+                "endpoint_exits_by_itself": sum("endpoint had exited" in str(k["hit"]) for k in kills),
                 "endpoint_starts": endpoint.starts,
                 "seconds_to_drain": round(drained_s, 1),
                 "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
@@ -200,12 +216,15 @@ def main(argv: list[str] | None = None) -> int:
         )
     json.dump(report, sys.stdout, indent=1)
     print()
-    verdict = (
-        "0 lost and 0 duplicated" if report["lost"] == report["duplicated"] == report["wrong"] == 0 else "NOT clean"
+    clean = (
+        report["lost"] == report["duplicated"] == report["wrong"] == report["notifications_missing"] == 0
+        and report["endpoint_exits_by_itself"] == 0
     )
+    verdict = "0 lost and 0 duplicated" if clean else "NOT clean"
     progress(
         f"accepted {report['accepted']}, completed {report['completed']}, failed {report['failed']}, "
-        f"lost {report['lost']}, duplicated {report['duplicated']}, wrong {report['wrong']}: {verdict}"
+        f"lost {report['lost']}, duplicated {report['duplicated']}, wrong {report['wrong']}, notifications missing "
+        f"{report['notifications_missing']}: {verdict}"
     )
     return 0 if verdict.startswith("0") else 1
 

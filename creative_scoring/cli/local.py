@@ -60,7 +60,8 @@ def serve(
         str | None, typer.Option(help="S3 for async inputs and outputs (default: the local one, on disk).")
     ] = None,
     s3_port: Annotated[
-        int | None, typer.Option(help="Port of the local S3 (default: chosen at its first start, then kept).")
+        int | None,
+        typer.Option(help="Port of the local S3 (default: chosen at its first start, then kept).", min=1, max=65535),
     ] = None,
     async_bucket: Annotated[str, typer.Option(help="Bucket of async outputs and failures.")] = "creative-scoring-local",
     async_max_input_mb: Annotated[float, typer.Option(help="Async input limit, MiB.")] = 1024.0,
@@ -106,6 +107,9 @@ def serve(
         )
         try:
             server.serve(settings, log_level=log_level.value)
+        except server.StateFolderInUse as e:
+            typer.echo(f"cannot start: {e}", err=True)
+            raise typer.Exit(2) from e
         except server.S3ServerError as e:
             typer.echo(f"cannot start the local S3: {e}", err=True)
             raise typer.Exit(2) from e

@@ -35,8 +35,10 @@ def _get(s3: Any, uri: str) -> bytes | None:
     bucket, key = uri.removeprefix("s3://").split("/", 1)
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError:
-        return None
+    except ClientError as e:
+        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            return None
+        raise  # S3 unwell is not "no object"
     return body
 
 

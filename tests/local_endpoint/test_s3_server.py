@@ -17,7 +17,7 @@ import pytest
 
 from creative_scoring.net import free_port
 from local_endpoint.s3 import ObjectStore
-from local_endpoint.s3_server import LocalS3, S3ServerError
+from local_endpoint.s3_server import LocalS3, S3ServerError, weed_binary
 
 
 def _serves(pid: int, data: Path) -> bool:
@@ -37,8 +37,9 @@ def _wait_for(condition: object, what: str, timeout: float = 30) -> None:
 
 
 def _answers(store: ObjectStore, uri: str) -> bool:
+    """Whether ``uri`` can be read: a restarted server answers metadata calls before it serves objects."""
     try:
-        store.owner(uri)
+        store.fetch(uri)
     except Exception:
         return False
     return True
@@ -75,18 +76,45 @@ def test_a_server_killed_under_its_owner_is_started_again_on_the_same_address(tm
     assert not _serves(last, s3.data)
 
 
-def test_a_second_owner_of_the_state_folder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
-    with LocalS3(tmp_path / "s3"), pytest.raises(S3ServerError, match=rf"in use by process {os.getpid()}"):
-        LocalS3(tmp_path / "s3").start()
+def test_a_server_that_cannot_be_started_again_for_a_while_is_retried_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    binary = tmp_path / "weed"
+    binary.symlink_to(weed_binary())
+    with LocalS3(tmp_path / "s3", binary=str(binary)) as s3:
+        store = ObjectStore(s3.endpoint_url, create_buckets=True)
+        store.write("s3://kept-bucket/before", b"1")
+        binary.unlink()  # say, the package being reinstalled
+        killed = s3.pid
+        assert killed is not None
+        os.killpg(killed, signal.SIGKILL)
+        _wait_for(lambda: "cannot run" in caplog.text, "a logged failure to start it again")
+        binary.symlink_to(weed_binary())
+        _wait_for(lambda: _answers(store, "s3://kept-bucket/before"), "the server back once it can start", 60)
+        assert store.fetch("s3://kept-bucket/before")[0] == b"1"
 
 
-def test_the_kept_port_taken_by_another_program_is_named_with_the_way_out(tmp_path: Path) -> None:
+def test_a_requested_port_taken_by_another_program_is_named_with_the_way_out(tmp_path: Path) -> None:
     port = free_port()
     with socket.socket() as other:
         other.bind(("127.0.0.1", port))
         other.listen()
-        with pytest.raises(S3ServerError, match=rf"port {port} .* in use by another program.*--s3-port"):
+        with pytest.raises(S3ServerError, match=rf"port {port} \(--s3-port\) is in use by another program"):
             LocalS3(tmp_path / "s3", port=port).start()
+
+
+def test_the_kept_port_taken_while_the_server_was_down_is_refused_not_moved(tmp_path: Path) -> None:
+    with LocalS3(tmp_path / "s3") as s3:
+        kept = s3.endpoint_url
+    port = int(kept.rsplit(":", 1)[1])
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the stopped server's connections linger
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        with pytest.raises(S3ServerError, match=rf"port {port} \(kept in .*server.json.*--s3-port"):
+            LocalS3(tmp_path / "s3").start()
+    with LocalS3(tmp_path / "s3") as s3:  # free again: the same address
+        assert s3.endpoint_url == kept
 
 
 def test_a_binary_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
