@@ -66,6 +66,7 @@ class Request:
     kind: str  # "good", "refused" (a body the model answers 400 to) or "missing" (no input object)
     accepted: dict[str, Any] | None = None  # the 202's fields
     unanswered: list[str] = field(default_factory=list)  # InferenceIds of calls that got no answer
+    cut_body: bool = False  # its 202 came without its body (the endpoint was killed while answering)
 
     @property
     def key(self) -> str:
@@ -255,12 +256,15 @@ def _submit_all(endpoint: Endpoint, requests: list[Request], rate: float, deadli
         while r.accepted is None and time.monotonic() < deadline:
             inference_id = f"chaos-{r.index:05d}-{len(r.unanswered)}"
             try:
-                r.accepted = runtime.invoke_endpoint_async(
+                answer = runtime.invoke_endpoint_async(
                     EndpointName=ASYNC_ENDPOINT,
                     InputLocation=f"s3://{INPUTS}/{r.key}",
                     ContentType="application/json",
                     InferenceId=inference_id,
                 )
+                if "InferenceId" not in answer:  # killed between the headers (the locations) and the JSON body:
+                    r.cut_body = True  # botocore takes the truncated body as empty
+                r.accepted = {"InferenceId": inference_id, **answer}
             except (BotoCoreError, ClientError):
                 r.unanswered.append(inference_id)
                 time.sleep(0.2)
@@ -320,6 +324,7 @@ def _count(s3: Any, requests: list[Request], notifications: Path) -> dict[str, A
         "accepted": len(accepted_ids),
         **{k: endings[k] for k in ("completed", "failed", "lost", "duplicated", "wrong", "not_accepted")},
         "calls_without_answer": len(unanswered),
+        "answers_without_body": sum(r.cut_body for r in requests),
         "calls_without_answer_yet_queued": sum(1 for i in unanswered if notified[i]),
         "notifications_missing": sum(1 for i in accepted_ids if notified[i] == 0),
         "notifications_repeated": sum(1 for i in accepted_ids if notified[i] > 1),

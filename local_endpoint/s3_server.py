@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -86,10 +86,13 @@ class LocalS3:
     ``stop()`` stops it. Use as a context manager, in a process that owns the state folder (`state_folder.owned`).
     """
 
-    def __init__(self, folder: Path, *, port: int | None = None, binary: str | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, port: int | None = None, binary: str | None = None, reserved: Collection[int] = ()
+    ) -> None:
         self.folder = folder.resolve()  # the server is known by this path in its command line
         self.data = folder / "data"
         self.requested_port = port
+        self.reserved = frozenset(reserved)  # ports it must leave alone: the endpoint's, not yet bound at this start
         self.binary = binary
         self.ports: Ports | None = None
         self._supervisor: Supervisor | None = None
@@ -165,18 +168,19 @@ class LocalS3:
     def _choose_ports(self) -> Ports:
         recorded = self._recorded().get("ports") or {}
         s3 = self.requested_port or recorded.get("s3")
+        why = "--s3-port" if self.requested_port else f"kept in {self.folder / 'server.json'} so that clients keep it"
         if s3 is None:
-            s3 = free_port()
+            while s3 is None or s3 in self.reserved:
+                s3 = free_port()
+        elif s3 in self.reserved:
+            raise S3ServerError(f"the local S3 port {s3} ({why}) is the endpoint's own port: give --s3-port another")
         elif not _free_for_a_while(s3):
-            why = (
-                "--s3-port" if self.requested_port else f"kept in {self.folder / 'server.json'} so that clients keep it"
-            )
             raise S3ServerError(
                 f"the local S3 port {s3} ({why}) is in use by another program: stop it, or give --s3-port to move "
                 "the local S3 to another port"
             )
         internal: dict[str, int] = {}
-        taken = {s3}
+        taken = {s3, *self.reserved}
         for name in INTERNAL:  # the recorded ones when still free, so that restarts look alike
             port = recorded.get(name)
             while not (isinstance(port, int) and _usable(port, name, taken)):

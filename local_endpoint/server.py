@@ -49,7 +49,7 @@ def _local_s3(settings: Settings) -> Iterator[Settings]:
     if settings.local_s3_dir is None:
         yield settings
         return
-    with LocalS3(settings.local_s3_dir, port=settings.s3_port) as s3:
+    with LocalS3(settings.local_s3_dir, port=settings.s3_port, reserved=[settings.port]) as s3:
         yield replace(settings, s3_endpoint_url=s3.endpoint_url, local_s3_data=s3.data)
 
 

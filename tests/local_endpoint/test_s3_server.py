@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -115,6 +116,17 @@ def test_the_kept_port_taken_while_the_server_was_down_is_refused_not_moved(tmp_
             LocalS3(tmp_path / "s3").start()
     with LocalS3(tmp_path / "s3") as s3:  # free again: the same address
         assert s3.endpoint_url == kept
+
+
+def test_the_endpoints_own_port_not_bound_yet_is_never_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    front = free_port()
+    offered = iter([front, front, *range(20000, 32767)])  # the chooser offers the endpoint's port first
+    monkeypatch.setattr("local_endpoint.s3_server.free_port", lambda *_: next(offered))
+    with LocalS3(tmp_path / "s3", reserved=[front]) as s3:
+        assert s3.ports is not None
+        assert front not in dataclasses.asdict(s3.ports).values()
+    with pytest.raises(S3ServerError, match=rf"port {front} \(--s3-port\) is the endpoint's own port"):
+        LocalS3(tmp_path / "s3", port=front, reserved=[front]).start()
 
 
 def test_a_binary_that_cannot_run_is_a_clear_error(tmp_path: Path) -> None:
