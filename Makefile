@@ -7,7 +7,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 ENVIRONMENTS := dev prod
 
-.PHONY: install jre local samples models lint typecheck unit synth test bench bench-local bench-batch bench-async bench-chaos bench-publish clean
+.PHONY: install jre local samples models lint typecheck unit synth checkov test bench bench-local bench-batch bench-async bench-chaos bench-publish clean
 
 install: $(VENV)/.installed node_modules/.installed jre
 
@@ -53,7 +53,18 @@ synth: install  ## npx cdk synth of every environment (cdk-nag runs inside), the
 	done
 	$(BIN)/cfn-lint -- cdk.out/*/*.template.json
 
-test: lint typecheck synth unit
+# checkov has its own virtual environment: its dependencies would move the project's pins.
+CHECKOV := .venv-checkov/bin/checkov
+
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	touch $@
+
+checkov: synth $(CHECKOV)  ## checkov on the synthesized templates: every finding fixed, or skipped beside its resource with the reason
+	$(CHECKOV) -d cdk.out --framework cloudformation --compact --quiet --skip-download
+
+test: lint typecheck synth checkov unit
 
 bench: install  ## handler-chain throughput and latency next to the raw forward pass (JSON on stdout)
 	$(BIN)/python -m bench.handler_chain

@@ -1,13 +1,43 @@
-"""cdk-nag 3 acknowledgments: exact finding ids, each placed next to the resource it concerns."""
+"""Accepted findings, each placed next to the resource it concerns with its reason: cdk-nag 3 acknowledgments
+(exact finding ids, checked at synth) and checkov skips (template metadata, checked by ``make checkov``)."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnResource, Stack, Token, Validations
 from constructs import IConstruct
 
 
 def acknowledge(construct: IConstruct, finding: str, reason: str) -> None:
     Validations.of(construct).acknowledge(Acknowledgment(id=finding, reason=reason))
+
+
+def checkov_skip(construct: IConstruct, check: str, reason: str) -> None:
+    """Record in the template that checkov's ``check`` does not apply to ``construct``'s resource, and why.
+
+    checkov reads ``Metadata.checkov.skip`` (a list of ``{id, comment}``); CDK keeps one value per metadata key,
+    so the list is extended, not replaced.
+    """
+    resource = construct if isinstance(construct, CfnResource) else construct.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{construct.node.path} is not a CloudFormation resource")
+    current = resource.get_metadata("checkov") or {}
+    skips = [s for s in current.get("skip", []) if s["id"] != check] + [{"id": check, "comment": reason}]
+    resource.add_metadata("checkov", {**current, "skip": skips})
+
+
+# The functions that only CloudFormation calls, at deploy time: no traffic, no secrets, no VPC in this stack.
+DEPLOY_TIME_FUNCTION = {
+    "CKV_AWS_115": "Called only by CloudFormation during a deploy, one event at a time: no concurrency to reserve.",
+    "CKV_AWS_116": "Called synchronously by CloudFormation, which reports a failure and rolls back: no DLQ to read.",
+    "CKV_AWS_117": "Reaches only S3 and SageMaker's APIs; this stack has no VPC to place it in.",
+    "CKV_AWS_173": "Its environment holds names and ARNs, no secret.",
+}
+DEPLOY_TIME_LOGS = {"CKV_AWS_158": "Logs of a deploy-time function: names and statuses, no data; kept a year."}
+
+
+def checkov_skip_all(construct: IConstruct, reasons: dict[str, str]) -> None:
+    for check, reason in reasons.items():
+        checkov_skip(construct, check, reason)
 
 
 def acknowledge_prefixes(
@@ -64,3 +94,6 @@ def acknowledge_deployment_handler(stack: Stack, bucket: IConstruct) -> None:
     for handler in (c for c in stack.node.children if c.node.id.startswith(DEPLOYMENT_HANDLER_PREFIX)):
         for finding, reason in findings.items():
             acknowledge(handler, finding, reason)
+        checkov_skip_all(handler, DEPLOY_TIME_FUNCTION)
+        if (log_group := handler.node.try_find_child("LogGroup")) is not None:
+            checkov_skip_all(log_group, DEPLOY_TIME_LOGS)

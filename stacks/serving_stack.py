@@ -164,6 +164,7 @@ def _autoscale(scope: Construct, endpoint: EndpointConfig, served: Hosting) -> N
                     endpoint=endpoint,
                     component_name=name,
                     copies=model.copies,
+                    max_copies=model.max_copies,
                     depends_on=component,
                 )
         case AsyncConfig(), _:

@@ -41,6 +41,11 @@ DLC_ACCOUNT_BY_REGION = {  # aws/deep-learning-containers docs/reference/region_
 }
 TRITON_REPOSITORY = "sagemaker-tritonserver"
 
+# From the end of a minute until CloudWatch has SageMaker's datapoint for it and can fire an alarm. SageMaker
+# publishes endpoint metrics every minute; the delay is not documented, about a minute is commonly seen
+# (unconfirmed; rollout.alarm_delay_s overrides it). A rollout's bake must outlast an alarm's window plus this.
+ALARM_DELAY_S = 60
+
 SCALING_ROLE_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 SCALING_ROLE_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 

@@ -61,14 +61,20 @@ class Rollout:
     batch_percent: int
     wait_s: int
     auto_rollback: bool
+    alarm_delay_s: int  # from the end of a minute until its datapoint can fire an alarm (unconfirmed: defaults)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ComponentModel:
-    """One model hosted as an inference component, with the resources each copy reserves."""
+    """One model hosted as an inference component, with the resources each copy reserves.
+
+    ``copies`` run at the least; autoscaling may raise them to ``max_copies``, which the fleet at its largest
+    (``scaling.max_instances``) can hold alongside the other components' largest counts (checked at synth).
+    """
 
     name: str
     copies: int
+    max_copies: int
     accelerators: int
     cpu_cores: float
     memory_mb: int
@@ -124,6 +130,7 @@ class MultiModelConfig(InstanceEndpointConfig):
 
     hosting: ClassVar[str] = "multi-model"
     model_cache: bool
+    routing: str  # RoutingConfig.RoutingStrategy of the variant
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,6 +139,7 @@ class InferenceComponentsConfig(InstanceEndpointConfig):
 
     hosting: ClassVar[str] = "inference-components"
     models: tuple[ComponentModel, ...]
+    routing: str  # RoutingConfig.RoutingStrategy of the variant
 
 
 @dataclass(frozen=True, kw_only=True)

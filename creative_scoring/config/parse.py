@@ -8,6 +8,7 @@ endpoint's ``hosting`` key picks its parser in ``HOSTING``, the one place a host
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 from typing import Any
 
 from creative_scoring.config import defaults, rules
@@ -65,7 +66,10 @@ def _environment(node: Node, name: str, known_models: Collection[str]) -> Enviro
 
 def _endpoint(node: Node, region: str, known_models: Collection[str]) -> EndpointConfig:
     parse = HOSTING[node.choice("hosting", HOSTING)]
-    return parse(node, region, known_models)
+    endpoint = parse(node, region, known_models)
+    rules.check_handler_image(node, endpoint)
+    rules.check_rollback_timing(node, endpoint)
+    return endpoint
 
 
 # One parser per hosting mode; each reads only the keys its mode uses, in the same order.
@@ -81,6 +85,7 @@ def _multi_model(node: Node, region: str, known_models: Collection[str]) -> Mult
         instance_count=_instance_count(node),
         image=_image(node, region, gpu=instance.is_gpu),
         model_cache=_model_cache(node),
+        routing=_routing(node),
         volume_size_gb=_volume_size_gb(node),
         encrypt_volume=_encrypt_volume(node, instance),
         scaling=_scaling(node.child("scaling"), MultiModelConfig.hosting, rules.REAL_TIME_SCALING_KEYS),
@@ -105,12 +110,14 @@ def _inference_components(node: Node, region: str, known_models: Collection[str]
         instance_count=instance_count,
         image=image,
         models=_component_models(node, known_models),
+        routing=_routing(node),
         volume_size_gb=_volume_size_gb(node),
         encrypt_volume=_encrypt_volume(node, instance),
         scaling=_scaling(node.child("scaling"), InferenceComponentsConfig.hosting, rules.REAL_TIME_SCALING_KEYS),
         alarms=_alarms(node.child("alarms")),
         rollout=_rollout(node.child("rollout")),
     )
+    endpoint = replace(endpoint, models=rules.fair_max_copies(endpoint))
     rules.check_instances(node, endpoint)
     rules.check_capacity(node, endpoint)
     return endpoint
@@ -184,6 +191,10 @@ def _model_cache(node: Node) -> bool:
     return node.choice("model_cache", ("Enabled", "Disabled"), "Enabled") == "Enabled"
 
 
+def _routing(node: Node) -> str:
+    return rules.ROUTING[node.choice("routing", rules.ROUTING, rules.ROUTING_DEFAULT)]
+
+
 def _volume_size_gb(node: Node) -> int | None:
     return node.optional("volume_size_gb", lambda k: node.number(k, int, 30, 1, 512))
 
@@ -228,6 +239,7 @@ def _component_models(node: Node, known_models: Collection[str]) -> tuple[Compon
             ComponentModel(
                 name=model.choice("name", known_models),
                 copies=model.number("copies", int, 1, 1, 100),
+                max_copies=model.number("max_copies", int, 0, 1, 100) if "max_copies" in raw else 0,
                 accelerators=model.number("accelerators", int, 1, 0, 8),
                 cpu_cores=model.number("cpu_cores", float, 1.0, 0.25, 192.0),
                 memory_mb=model.number("memory_mb", int, 2048, 128, 1_000_000),
@@ -290,4 +302,5 @@ def _rollout(node: Node) -> Rollout:
         batch_percent=node.number("batch_percent", int, 25, 5, 50),
         wait_s=node.number("wait_s", int, 300, 0, 3600),
         auto_rollback=node.get("auto_rollback", bool, True),
+        alarm_delay_s=node.number("alarm_delay_s", int, defaults.ALARM_DELAY_S, 0, 900),
     )

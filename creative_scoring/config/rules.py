@@ -4,12 +4,16 @@ combinations SageMaker would reject at deploy time, refused at synth time with t
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import replace
 
 from creative_scoring.config import defaults
 from creative_scoring.config.model import (
     BLUE_GREEN,
     ROLLING,
     AsyncConfig,
+    ComponentModel,
+    EndpointConfig,
     InferenceComponentsConfig,
     InstanceEndpointConfig,
     MultiModelConfig,
@@ -41,7 +45,18 @@ def _one_model_keys(hosting: str) -> dict[str, str]:
     }
 
 
-ASYNC_KEYS = {**_one_model_keys(AsyncConfig.hosting), "serverless": "only hosting 'serverless' takes it; remove it"}
+# How a real-time variant spreads requests over its instances (RoutingConfig), by the name cdk.json uses.
+ROUTING = {"least-outstanding-requests": "LEAST_OUTSTANDING_REQUESTS", "random": "RANDOM"}
+ROUTING_DEFAULT = "least-outstanding-requests"  # an instance busy with a slow request gets no more meanwhile
+_REAL_TIME_ROUTING = (
+    "only the real-time instance modes ('multi-model', 'inference-components') route by a strategy; remove it"
+)
+
+ASYNC_KEYS = {
+    **_one_model_keys(AsyncConfig.hosting),
+    "serverless": "only hosting 'serverless' takes it; remove it",
+    "routing": _REAL_TIME_ROUTING,
+}
 _NO_VOLUME = "serverless endpoints have no ML storage volume; remove it"
 SERVERLESS_KEYS = {
     **_one_model_keys(ServerlessConfig.hosting),
@@ -52,6 +67,7 @@ SERVERLESS_KEYS = {
     "volume_size_gb": _NO_VOLUME,
     "encrypt_volume": _NO_VOLUME,
     "async": "only hosting 'async' takes it; remove it",
+    "routing": _REAL_TIME_ROUTING,
 }
 
 # Scaling keys a hosting mode would silently ignore, each with the fix.
@@ -80,12 +96,22 @@ REAL_TIME_SCALING_KEYS = _INSTANCE_SCALING_KEYS | {"backlog_per_instance": "only
 
 
 def check_triton(node: Node, endpoint: MultiModelConfig) -> None:
-    key = node.key("instance_type")
-    if endpoint.instance.is_gpu and defaults.TRITON_REPOSITORY not in endpoint.image:
+    """SageMaker runs GPU multi-model endpoints only on NVIDIA Triton, which cannot run this project's archives."""
+    if endpoint.instance.is_gpu:
         raise ConfigError(
-            f"{key}: multi-model endpoints on GPU instances ({endpoint.instance_type}) accept only NVIDIA Triton "
-            f"images, not {endpoint.image}; use hosting 'inference-components' for GPU, a CPU instance type, "
-            "or a sagemaker-tritonserver image"
+            f"{node.key('instance_type')}: multi-model endpoints on GPU instances ({endpoint.instance_type}) run only "
+            "NVIDIA Triton, which serves a Triton model repository, not this project's inference.py archives; use "
+            "hosting 'inference-components' for GPU, or a CPU instance type"
+        )
+
+
+def check_handler_image(node: Node, endpoint: EndpointConfig) -> None:
+    """The archives hold an inference.py for the SageMaker PyTorch container; a Triton image would not run it."""
+    if defaults.TRITON_REPOSITORY in endpoint.image:
+        raise ConfigError(
+            f"{node.key('image')}: {endpoint.image} is an NVIDIA Triton image, which serves a Triton model repository; "
+            "this project deploys inference.py archives, which need the SageMaker PyTorch inference image "
+            "(remove 'image' for the default)"
         )
 
 
@@ -111,19 +137,70 @@ def check_instances(node: Node, endpoint: InstanceEndpointConfig) -> None:
         )
 
 
+def _resources(endpoint: InferenceComponentsConfig) -> list[tuple[str, float, Callable[[ComponentModel], float]]]:
+    """Per resource: its name, what one instance offers, and what one copy of a model reserves."""
+    instance = endpoint.instance
+    return [
+        ("accelerators", instance.gpus, lambda m: m.accelerators),
+        ("cpu_cores", instance.vcpus, lambda m: m.cpu_cores),
+        ("memory_mb", instance.memory_gib * 1024, lambda m: m.memory_mb),
+    ]
+
+
+def fair_max_copies(endpoint: InferenceComponentsConfig) -> tuple[ComponentModel, ...]:
+    """The models, each without ``max_copies`` given (0) taking an equal share of the largest fleet.
+
+    The share is what ``scaling.max_instances`` instances offer, divided among the models, in copies of each
+    model, on the scarcest resource; never fewer than the model's ``copies``.
+    """
+    fleet, count = endpoint.scaling.max_instances, len(endpoint.models)
+    models = []
+    for m in endpoint.models:
+        if m.max_copies:
+            models.append(m)
+            continue
+        shares = [int(have * fleet / count // need(m)) for _, have, need in _resources(endpoint) if need(m) > 0]
+        models.append(replace(m, max_copies=max(m.copies, min(shares, default=m.copies))))
+    return tuple(models)
+
+
 def check_capacity(node: Node, endpoint: InferenceComponentsConfig) -> None:
-    instance, count = endpoint.instance, endpoint.instance_count
-    for field, have, need in (
-        ("accelerators", instance.gpus, sum(m.copies * m.accelerators for m in endpoint.models)),
-        ("cpu_cores", instance.vcpus, sum(m.copies * m.cpu_cores for m in endpoint.models)),
-        ("memory_mb", instance.memory_gib * 1024, sum(m.copies * m.memory_mb for m in endpoint.models)),
-    ):
-        if need > have * count:
+    """The copies fit the instances at the start, and every model at its ``max_copies`` fits the largest fleet:
+    otherwise autoscaling asks for copies that no instance can hold, and they wait unplaced."""
+    count, fleet = endpoint.instance_count, endpoint.scaling.max_instances
+    for i, m in enumerate(endpoint.models):
+        if m.max_copies < m.copies:
+            raise node.fail(f"models[{i}].max_copies", m.max_copies, f"at least its copies ({m.copies})")
+    for field, have, need in _resources(endpoint):
+        start = sum(m.copies * need(m) for m in endpoint.models)
+        if start > have * count:
             raise ConfigError(
-                f"{node.key('models')}: the inference components reserve {need:g} {field} in all, but "
+                f"{node.key('models')}: the inference components reserve {start:g} {field} in all, but "
                 f"{count} x {endpoint.instance_type} offer {have * count:g}; "
                 "raise instance_count, pick a larger instance type, or reserve less per copy"
             )
+        largest = sum(m.max_copies * need(m) for m in endpoint.models)
+        if largest > have * fleet:
+            asked = ", ".join(f"{m.name} {m.max_copies} x {need(m):g}" for m in endpoint.models)
+            raise ConfigError(
+                f"{node.key('models')}: at their max_copies the inference components ask for {largest:g} {field} "
+                f"({asked}), but the largest fleet, scaling.max_instances {fleet} x {endpoint.instance_type}, offers "
+                f"{have * fleet:g}; lower max_copies, or raise scaling.max_instances"
+            )
+
+
+def check_rollback_timing(node: Node, endpoint: EndpointConfig) -> None:
+    """A rollout that rolls back on alarms must wait, after each traffic shift or batch, long enough for an alarm
+    to fire: ``evaluation_minutes`` one-minute datapoints, plus the delay before the last one arrives. Shorter,
+    and a bad release has taken all traffic before any alarm could stop it."""
+    rollout, minutes = endpoint.rollout, endpoint.alarms.evaluation_minutes
+    needed = 60 * minutes + rollout.alarm_delay_s
+    if rollout.auto_rollback and rollout.wait_s < needed:
+        raise ConfigError(
+            f"{node.key('rollout.wait_s')}: {rollout.wait_s} s is shorter than the rollback alarms need to fire, "
+            f"{needed} s (alarms.evaluation_minutes {minutes} x 60 s + rollout.alarm_delay_s "
+            f"{rollout.alarm_delay_s} s); wait at least {needed} s, or evaluate alarms over fewer minutes"
+        )
 
 
 def check_serverless(node: Node, endpoint: ServerlessConfig) -> None:

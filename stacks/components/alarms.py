@@ -1,4 +1,8 @@
-"""Alarms of one endpoint, each with a description and an SNS action; the critical ones drive rollbacks."""
+"""Alarms of one endpoint, each with a description and an SNS action; the critical ones drive rollbacks.
+
+Critical means what a release can break: server errors, model latency, failed async invocations. Client errors
+and capacity alarms are warnings: they notify people and never roll a deploy back.
+"""
 
 from __future__ import annotations
 
@@ -98,7 +102,7 @@ def _invocation_specs(endpoint: EndpointConfig, target: Target) -> list[AlarmSpe
             "Invocation4XXErrorRate",
             invocation_metric(target, "Invocation4XXErrors", "Average"),
             limits.errors_4xx_rate,
-            CRITICAL,
+            WARNING,  # clients' mistakes: for people to look at; a release that they trip would roll back for nothing
             f"more than {limits.errors_4xx_rate:.1%} of requests rejected as client errors",
         ),
     ]

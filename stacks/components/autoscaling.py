@@ -14,7 +14,7 @@ from constructs import Construct, IConstruct
 
 from creative_scoring.config import AsyncConfig, InstanceEndpointConfig, Scaling, ServerlessConfig, defaults
 from creative_scoring.config.naming import alarm_name
-from stacks.components.metrics import component_metric, instance_metric, queue_metric
+from stacks.components.metrics import component_metric, queue_metric
 
 INSTANCE_COUNT = "sagemaker:variant:DesiredInstanceCount"
 PROVISIONED_CONCURRENCY = "sagemaker:variant:DesiredProvisionedConcurrency"
@@ -76,7 +76,7 @@ def _instance_target(
 
 
 class VariantAutoscaling(Construct):
-    """Target tracking on invocations per instance, plus GPU utilisation on GPU instances."""
+    """Target tracking on invocations per instance (multi-model endpoints, which run on CPU instances only)."""
 
     def __init__(
         self, scope: Construct, construct_id: str, *, endpoint: InstanceEndpointConfig, depends_on: IConstruct
@@ -90,14 +90,6 @@ class VariantAutoscaling(Construct):
             target_value=scaling.invocations_per_instance,
             **_cooldowns(scaling),
         )
-        if endpoint.gpus:
-            self.target.scale_to_track_metric(
-                "GPUUtilization",
-                custom_metric=instance_metric(endpoint.name, "GPUUtilization"),
-                # GPUUtilization runs 0-100 per GPU, summed over the instance's GPUs.
-                target_value=scaling.gpu_utilization_percent * endpoint.gpus,
-                **_cooldowns(scaling),
-            )
 
 
 class ComponentAutoscaling(Construct):
@@ -112,6 +104,7 @@ class ComponentAutoscaling(Construct):
         endpoint: InstanceEndpointConfig,
         component_name: str,
         copies: int,
+        max_copies: int,
         depends_on: IConstruct,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -123,7 +116,7 @@ class ComponentAutoscaling(Construct):
             resource_id=f"inference-component/{component_name}",
             scalable_dimension="sagemaker:inference-component:DesiredCopyCount",
             min_capacity=copies,
-            max_capacity=copies * scaling.max_instances,
+            max_capacity=max_copies,
             role=scaling_role(self),
         )
         # The inference component's name is a literal: order registration after the component exists.

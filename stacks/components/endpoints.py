@@ -28,6 +28,19 @@ from creative_scoring.config import (
 from creative_scoring.config.naming import component_name
 from stacks.components.async_inference import AsyncInferenceIO
 from stacks.components.model_store import ModelStore
+from stacks.nag import checkov_skip
+
+# Why no Model sets EnableNetworkIsolation (docs/deployment.md, "Network isolation").
+_INSTALLS_AT_START = (
+    "The serving container pip-installs the archive's code/requirements.txt (msgspec, safetensors) from PyPI at "
+    "start, which isolation forbids; isolating needs those wheels vendored into the archives first."
+)
+NOT_ISOLATED = {
+    MultiModelConfig.hosting: _INSTALLS_AT_START,
+    InferenceComponentsConfig.hosting: _INSTALLS_AT_START,
+    AsyncConfig.hosting: _INSTALLS_AT_START,
+    ServerlessConfig.hosting: "Serverless endpoints do not support network isolation (SageMaker's limits).",
+}
 
 
 def container_environment(store: ModelStore, *, multi_model: bool) -> dict[str, str]:
@@ -204,6 +217,7 @@ def _model(
     )
     # The archives and the role's policy must exist before SageMaker creates the model and loads from S3.
     model.node.add_dependency(store.deployment, role)
+    checkov_skip(model, "CKV_AWS_370", NOT_ISOLATED[endpoint.hosting])
     return model
 
 
@@ -336,7 +350,8 @@ def _variant(
         else sm.CfnEndpointConfig.ManagedInstanceScalingProperty(
             status="ENABLED", min_instance_count=scaling.min_instances, max_instance_count=scaling.max_instances
         ),
-        routing_config=None
-        if model_name
-        else sm.CfnEndpointConfig.RoutingConfigProperty(routing_strategy="LEAST_OUTSTANDING_REQUESTS"),
+        # Async variants work through their queue; whether RoutingConfig applies to them is unconfirmed.
+        routing_config=sm.CfnEndpointConfig.RoutingConfigProperty(routing_strategy=endpoint.routing)
+        if isinstance(endpoint, MultiModelConfig | InferenceComponentsConfig)
+        else None,
     )

@@ -30,7 +30,14 @@ from creative_scoring.artifacts.published import RECORDS, SUFFIX, archive_attrib
 from creative_scoring.config import ComponentModel, InferenceComponentsConfig, defaults
 from creative_scoring.paths import ROOT
 from stacks.components.model_store import ModelStore
-from stacks.nag import acknowledge, acknowledge_prefixes, logical_ref
+from stacks.nag import (
+    DEPLOY_TIME_FUNCTION,
+    DEPLOY_TIME_LOGS,
+    acknowledge,
+    acknowledge_prefixes,
+    checkov_skip_all,
+    logical_ref,
+)
 
 # What the function runs: the carry-over and the archive format, standard library and boto3 only.
 HANDLER_FILES = (
@@ -67,15 +74,17 @@ class PublishedVersions(Construct):
             timeout=Duration.minutes(defaults.CARRY_OVER_TIMEOUT_MIN),
             memory_size=defaults.CARRY_OVER_MEMORY_MIB,
             description="Carries published model versions to the deployed inference code",
-            log_group=logs.LogGroup(self, "HandlerLogs", retention=logs.RetentionDays.ONE_YEAR),
+            log_group=(handler_logs := logs.LogGroup(self, "HandlerLogs", retention=logs.RetentionDays.ONE_YEAR)),
         )
         _grant(handler, store)
         provider = cr.Provider(
             self,
             "Provider",
             on_event_handler=handler,
-            log_group=logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_YEAR),
+            log_group=(provider_logs := logs.LogGroup(self, "ProviderLogs", retention=logs.RetentionDays.ONE_YEAR)),
         )
+        for log_group in (handler_logs, provider_logs):
+            checkov_skip_all(log_group, DEPLOY_TIME_LOGS)
         self.resource = CustomResource(
             self,
             "Resource",
@@ -150,3 +159,5 @@ def _acknowledge(handler: lambda_.Function, provider: cr.Provider) -> None:
             "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
             "The function only writes its own logs with the AWS basic execution policy.",
         )
+    checkov_skip_all(handler, DEPLOY_TIME_FUNCTION)
+    checkov_skip_all(provider.node.find_child("framework-onEvent"), DEPLOY_TIME_FUNCTION)

@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 
-from creative_scoring.config import ConfigError, ServerlessConfig
+from creative_scoring.config import ConfigError, InferenceComponentsConfig, ServerlessConfig, parse_environments
 from creative_scoring.config.defaults import pytorch_image
 from tests.config.conftest import (
     DEV_ASYNC,
     DEV_SERVERLESS,
     GPU_IMAGE,
+    MODELS,
     PROD_ASYNC,
     endpoint_in,
     parse,
@@ -25,16 +26,23 @@ def test_multi_model_on_cpu_is_accepted(context: dict[str, Any]) -> None:
     parse(context)  # dev: multi-model on ml.c5.xlarge with the PyTorch CPU image
 
 
-def test_multi_model_on_gpu_with_pytorch_image_is_refused(context: dict[str, Any]) -> None:
+def test_multi_model_on_gpu_is_refused_because_only_triton_runs_it(context: dict[str, Any]) -> None:
     endpoint_in(context, "dev").update(instance_type="ml.g5.xlarge", encrypt_volume=False)
-    with pytest.raises(ConfigError, match=r"accept only NVIDIA Triton images.*use hosting 'inference-components'"):
+    with pytest.raises(ConfigError, match=r"run only NVIDIA Triton.*use hosting 'inference-components' for GPU"):
         parse(context)
 
 
-def test_multi_model_on_gpu_with_triton_image_is_accepted(context: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("env", "instance_type"), [("dev", "ml.g5.xlarge"), ("dev", "ml.c5.xlarge"), ("prod", None)])
+def test_a_triton_image_is_refused_because_the_archives_are_inference_py_handlers(
+    context: dict[str, Any], env: str, instance_type: str | None
+) -> None:
     triton = "763104351884.dkr.ecr.us-east-1.amazonaws.com/sagemaker-tritonserver:24.09-py3"
-    endpoint_in(context, "dev").update(instance_type="ml.g5.xlarge", encrypt_volume=False, image=triton)
-    parse(context)
+    endpoint = endpoint_in(context, env)
+    endpoint.update(
+        image=triton, **({"instance_type": instance_type, "encrypt_volume": False} if instance_type else {})
+    )
+    with pytest.raises(ConfigError, match=r"(run only NVIDIA Triton|is an NVIDIA Triton image)"):
+        parse(context)
 
 
 def test_volume_size_on_ebs_instance_is_accepted(context: dict[str, Any]) -> None:
@@ -62,6 +70,31 @@ def test_components_that_fit_the_gpus_are_accepted(context: dict[str, Any]) -> N
 def test_components_that_need_more_gpus_than_the_instances_have_are_refused(context: dict[str, Any]) -> None:
     endpoint_in(context, "prod")["models"][0]["copies"] = 2
     with pytest.raises(ConfigError, match=r"reserve 4 accelerators in all, but 3 x ml\.g5\.xlarge offer 3"):
+        parse(context)
+
+
+def test_each_component_scales_by_default_to_its_share_of_the_largest_fleet(context: dict[str, Any]) -> None:
+    endpoint = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig)
+    assert endpoint.scaling.max_instances == 6  # x ml.g5.xlarge: 6 GPUs for 3 models of 1 GPU a copy
+    assert [m.max_copies for m in endpoint.models] == [2, 2, 2]
+
+
+def test_max_copies_that_fit_the_largest_fleet_are_accepted(context: dict[str, Any]) -> None:
+    models = endpoint_in(context, "prod")["models"]
+    models[0]["max_copies"], models[1]["max_copies"], models[2]["max_copies"] = 4, 1, 1
+    endpoint = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig)
+    assert [m.max_copies for m in endpoint.models] == [4, 1, 1]
+
+
+def test_max_copies_beyond_the_largest_fleet_are_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["models"][0]["max_copies"] = 4  # 4 + 2 + 2 GPUs, 6 instances of 1
+    with pytest.raises(ConfigError, match=r"ask for 8 accelerators \(creative-scorer-v1 4 x 1, .*offers 6"):
+        parse(context)
+
+
+def test_max_copies_below_copies_are_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["models"][0].update(copies=2, max_copies=1)
+    with pytest.raises(ConfigError, match=r"models\[0\]\.max_copies: 1 is not allowed; expected at least its copies"):
         parse(context)
 
 
@@ -180,3 +213,65 @@ def test_scaling_keys_of_another_hosting_mode_are_refused(
 def test_async_on_gpu_with_an_encrypted_volume_is_refused(context: dict[str, Any]) -> None:
     endpoint_in(context, "prod", PROD_ASYNC)["encrypt_volume"] = True
     refused(context, "encrypt_volume: ml.g5.xlarge has local NVMe storage")
+
+
+def test_a_bake_shorter_than_the_rollback_alarms_need_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "dev")["rollout"]["wait_s"] = 120  # 3 one-minute datapoints + 60 s need 240 s
+    with pytest.raises(
+        ConfigError, match=r"rollout\.wait_s: 120 s is shorter than the rollback alarms need to fire, 240 s"
+    ):
+        parse(context)
+
+
+@pytest.mark.parametrize(
+    ("rollout", "alarms"),
+    [
+        ({"wait_s": 240}, {"evaluation_minutes": 3}),  # exactly the window and the delay
+        ({"wait_s": 120}, {"evaluation_minutes": 1}),
+        ({"wait_s": 200, "alarm_delay_s": 20}, {"evaluation_minutes": 3}),  # a delay measured shorter
+        ({"wait_s": 120, "auto_rollback": False}, {"evaluation_minutes": 3}),  # nothing to wait for
+    ],
+)
+def test_a_bake_that_lets_the_rollback_alarms_fire_is_accepted(
+    context: dict[str, Any], rollout: dict[str, Any], alarms: dict[str, Any]
+) -> None:
+    for env, name in (("dev", None), ("prod", None)):  # blue/green (dev) and rolling (prod)
+        endpoint = endpoint_in(context, env, name)
+        endpoint["rollout"].update(rollout)
+        endpoint["alarms"].update(alarms)
+    parse(context)
+
+
+def test_the_alarm_delay_is_part_of_the_bake_needed(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["rollout"]["alarm_delay_s"] = 180  # 3 x 60 + 180 = 360 > 300
+    with pytest.raises(ConfigError, match=r"rollout\.alarm_delay_s 180 s\); wait at least 360 s"):
+        parse(context)
+
+
+def test_routing_defaults_to_least_outstanding_requests_on_both_real_time_instance_modes(
+    context: dict[str, Any],
+) -> None:
+    environments = parse_environments(context["creative-scoring"], MODELS)
+    routed = {e.name: getattr(e, "routing", None) for env in environments.values() for e in env.endpoints}
+    assert routed == {
+        "creative-scoring-dev": "LEAST_OUTSTANDING_REQUESTS",
+        DEV_SERVERLESS: None,
+        DEV_ASYNC: None,
+        "creative-scoring-prod": "LEAST_OUTSTANDING_REQUESTS",
+        PROD_ASYNC: None,
+    }
+
+
+def test_routing_random_is_taken_and_an_unknown_strategy_is_refused(context: dict[str, Any]) -> None:
+    endpoint_in(context, "prod")["routing"] = "random"
+    assert parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig).routing == "RANDOM"
+    endpoint_in(context, "prod")["routing"] = "round-robin"
+    with pytest.raises(ConfigError, match=r"routing: 'round-robin' is not allowed; expected one of"):
+        parse(context)
+
+
+@pytest.mark.parametrize(("env", "name"), [("dev", DEV_ASYNC), ("dev", DEV_SERVERLESS), ("prod", PROD_ASYNC)])
+def test_routing_on_a_mode_without_a_routing_strategy_is_refused(context: dict[str, Any], env: str, name: str) -> None:
+    endpoint_in(context, env, name)["routing"] = "random"
+    with pytest.raises(ConfigError, match=r"routing: only the real-time instance modes"):
+        parse(context)

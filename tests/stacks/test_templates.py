@@ -274,6 +274,25 @@ def test_rollouts_roll_back_on_alarms_that_exist_and_exist_first(
     assert endpoint["Properties"]["RetainAllVariantProperties"] is True
 
 
+@pytest.mark.parametrize(("env", "name"), [(env, name) for env, names in ENDPOINTS.items() for name in names])
+def test_rollouts_roll_back_on_what_a_release_breaks_never_on_client_errors_and_bake_past_the_alarm_window(
+    templates: dict[str, Template], env: str, name: str
+) -> None:
+    endpoint = endpoint_named(templates[env], name)[1]
+    deployment = endpoint["Properties"]["DeploymentConfig"]
+    rollback = {a["AlarmName"] for a in deployment["AutoRollbackConfiguration"]["Alarms"]}
+    alarms = {a["Properties"]["AlarmName"]: a["Properties"] for a in alarms_of(templates[env], name).values()}
+    metrics = {alarms[n]["MetricName"] for n in rollback}
+    assert "Invocation4XXErrors" not in metrics
+    assert "Invocation4XXErrors" in {a["MetricName"] for a in alarms.values()}  # still there, for people
+    assert metrics & {"Invocation5XXErrors", "ModelLatency", "InvocationFailures"}
+    window = max(alarms[n]["EvaluationPeriods"] * alarms[n]["Period"] for n in rollback)
+    policy = deployment.get("BlueGreenUpdatePolicy") or deployment["RollingUpdatePolicy"]
+    bakes = [policy.get("TrafficRoutingConfiguration", policy)["WaitIntervalInSeconds"]]
+    bakes += [policy["TerminationWaitInSeconds"]] if "TerminationWaitInSeconds" in policy else []
+    assert min(bakes) >= window + 60  # the alarm's datapoints, and the minute before the last one arrives
+
+
 def test_every_notifying_alarm_exists_before_its_endpoint(templates: dict[str, Template]) -> None:
     for env, template in templates.items():
         notifying = {
@@ -304,3 +323,47 @@ def test_outputs_name_the_endpoint_bucket_and_code(templates: dict[str, Template
             (endpoint_id, _) = endpoint_named(template, name)
             endpoint_output = outputs[output_id(name, "EndpointName")]["Value"]
             assert endpoint_output == {"Fn::GetAtt": [endpoint_id, "EndpointName"]}
+
+
+def test_inference_components_together_never_scale_past_the_gpus_of_the_largest_fleet(
+    templates: dict[str, Template],
+) -> None:
+    targets, _ = scaling_of(templates["prod"], "inference-component/")
+    largest = sorted(t["Properties"]["MaxCapacity"] for t in targets.values())
+    assert largest == [2, 2, 2]  # 1 GPU a copy; 6 x ml.g5.xlarge at most, 1 GPU each
+    (variant,) = config_of(templates["prod"], "creative-scoring-prod")["Properties"]["ProductionVariants"]
+    assert variant["ManagedInstanceScaling"]["MaxInstanceCount"] == sum(largest)
+
+
+@pytest.mark.parametrize(
+    ("env", "name", "routing"),
+    [
+        ("dev", "creative-scoring-dev", {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}),
+        ("prod", "creative-scoring-prod", {"RoutingStrategy": "LEAST_OUTSTANDING_REQUESTS"}),
+        ("dev", "creative-scoring-dev-async", None),
+        ("dev", "creative-scoring-dev-serverless", None),
+        ("prod", "creative-scoring-prod-async", None),
+    ],
+)
+def test_real_time_instance_variants_route_by_their_configured_strategy(
+    templates: dict[str, Template], env: str, name: str, routing: dict[str, str] | None
+) -> None:
+    (variant,) = config_of(templates[env], name)["Properties"]["ProductionVariants"]
+    assert variant.get("RoutingConfig") == routing
+
+
+def test_every_accepted_checkov_finding_is_skipped_beside_its_resource_with_a_reason(
+    templates: dict[str, Template],
+) -> None:
+    for template in templates.values():
+        for resource in template.to_json()["Resources"].values():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert skip["id"].startswith("CKV_AWS_")
+                assert len(skip["comment"]) > 20
+        models = resources(template, "AWS::SageMaker::Model").values()
+        assert models
+        for model in models:  # none isolated, each saying why (docs/deployment.md, Network isolation)
+            assert "EnableNetworkIsolation" not in model["Properties"]
+            (skip,) = model["Metadata"]["checkov"]["skip"]
+            assert skip["id"] == "CKV_AWS_370"
+            assert "network isolation" in skip["comment"] or "vendored" in skip["comment"]
