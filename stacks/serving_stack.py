@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack, Tags
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_sagemaker as sm
 from constructs import Construct
 
 from creative_scoring.config import (
@@ -31,6 +32,7 @@ from stacks.components.autoscaling import (
 )
 from stacks.components.batch_transform import BatchTransformIO
 from stacks.components.dashboard import EndpointDashboard
+from stacks.components.data_capture import EndpointDataCapture
 from stacks.components.endpoints import (
     AsyncEndpoint,
     Hosting,
@@ -94,6 +96,21 @@ class ServingStack(Stack):
             self._async_outputs(endpoint.name, served.async_io)
         return served
 
+    def _data_capture(
+        self, scope: Construct, endpoint: InferenceComponentsConfig | AsyncConfig, role: iam.IRole
+    ) -> sm.CfnEndpointConfig.DataCaptureConfigProperty | None:
+        if not endpoint.data_capture.enabled:
+            return None
+        capture = EndpointDataCapture(
+            scope,
+            "DataCapture",
+            endpoint_name=endpoint.name,
+            capture=endpoint.data_capture,
+            store=self.store,
+            role=role,
+        )
+        return capture.config
+
     def _hosting(self, scope: Construct, endpoint: EndpointConfig, role: iam.IRole, alarm_names: list[str]) -> Hosting:
         """The construct of the endpoint's hosting mode: the one place a config type picks its construct."""
         store = self.store
@@ -115,6 +132,7 @@ class ServingStack(Stack):
                     store=store,
                     archive_url=self.published.component_archive_url,
                     rollback_alarm_names=alarm_names,
+                    data_capture=self._data_capture(scope, endpoint, role),
                 )
             case ServerlessConfig():
                 return ServerlessEndpoint(
@@ -131,6 +149,7 @@ class ServingStack(Stack):
                     role=role,
                     store=store,
                     rollback_alarm_names=alarm_names,
+                    data_capture=self._data_capture(scope, endpoint, role),
                 )
 
     def _async_outputs(self, endpoint_name: str, async_io: AsyncInferenceIO) -> None:

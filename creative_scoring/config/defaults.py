@@ -46,6 +46,13 @@ TRITON_REPOSITORY = "sagemaker-tritonserver"
 # (unconfirmed; rollout.alarm_delay_s overrides it). A rollout's bake must outlast an alarm's window plus this.
 ALARM_DELAY_S = 60
 
+# Data capture: requests and responses copied to data-capture/<endpoint>/ in the model bucket. SageMaker
+# supports it on async endpoints; on inference components it is not confirmed, so it is off there unless
+# data_capture.enabled says otherwise. Multi-model and serverless endpoints capture nothing (SageMaker's limits).
+CAPTURE_PREFIX = "data-capture"
+CAPTURE_SAMPLING_PERCENT = 10
+CAPTURE_JSON_CONTENT_TYPES = ("application/json", "application/jsonlines")
+
 SCALING_ROLE_SERVICE = "sagemaker.application-autoscaling.amazonaws.com"
 SCALING_ROLE_NAME = "AWSServiceRoleForApplicationAutoScaling_SageMakerEndpoint"
 

@@ -81,6 +81,14 @@ class ComponentModel:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataCapture:
+    """Requests and responses SageMaker copies to S3 (``DataCaptureConfig``): a sample of them, KMS-encrypted."""
+
+    enabled: bool
+    sampling_percent: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class Serverless:
     """A serverless endpoint's capacity: memory per concurrent invocation, and how many may run at once."""
 
@@ -140,6 +148,7 @@ class InferenceComponentsConfig(InstanceEndpointConfig):
     hosting: ClassVar[str] = "inference-components"
     models: tuple[ComponentModel, ...]
     routing: str  # RoutingConfig.RoutingStrategy of the variant
+    data_capture: DataCapture
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -149,6 +158,7 @@ class AsyncConfig(InstanceEndpointConfig):
     hosting: ClassVar[str] = "async"
     model: str
     async_inference: AsyncInference
+    data_capture: DataCapture
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -20,6 +20,7 @@ from creative_scoring.config.model import (
     AsyncConfig,
     AsyncInference,
     ComponentModel,
+    DataCapture,
     EndpointConfig,
     EnvironmentConfig,
     InferenceComponentsConfig,
@@ -76,7 +77,7 @@ def _endpoint(node: Node, region: str, known_models: Collection[str]) -> Endpoin
 
 
 def _multi_model(node: Node, region: str, known_models: Collection[str]) -> MultiModelConfig:
-    node.refuse(rules.REAL_TIME_KEYS)
+    node.refuse(rules.MULTI_MODEL_KEYS)
     instance_type, instance = _instance_type(node)
     endpoint = MultiModelConfig(
         name=_name(node),
@@ -111,6 +112,7 @@ def _inference_components(node: Node, region: str, known_models: Collection[str]
         image=image,
         models=_component_models(node, known_models),
         routing=_routing(node),
+        data_capture=_data_capture(node.child("data_capture"), enabled=False),  # unconfirmed on components
         volume_size_gb=_volume_size_gb(node),
         encrypt_volume=_encrypt_volume(node, instance),
         scaling=_scaling(node.child("scaling"), InferenceComponentsConfig.hosting, rules.REAL_TIME_SCALING_KEYS),
@@ -134,6 +136,7 @@ def _async(node: Node, region: str, known_models: Collection[str]) -> AsyncConfi
         image=_image(node, region, gpu=instance.is_gpu),
         model=node.choice("model", known_models),
         async_inference=_async_inference(node.child("async")),
+        data_capture=_data_capture(node.child("data_capture"), enabled=True),
         volume_size_gb=_volume_size_gb(node),
         encrypt_volume=_encrypt_volume(node, instance),
         scaling=_scaling(node.child("scaling"), AsyncConfig.hosting, rules.ASYNC_SCALING_KEYS, scales_to_zero=True),
@@ -189,6 +192,13 @@ def _image(node: Node, region: str, *, gpu: bool) -> str:
 
 def _model_cache(node: Node) -> bool:
     return node.choice("model_cache", ("Enabled", "Disabled"), "Enabled") == "Enabled"
+
+
+def _data_capture(node: Node, *, enabled: bool) -> DataCapture:
+    return DataCapture(
+        enabled=node.get("enabled", bool, enabled),
+        sampling_percent=node.number("sampling_percent", int, defaults.CAPTURE_SAMPLING_PERCENT, 1, 100),
+    )
 
 
 def _routing(node: Node) -> str:

@@ -36,6 +36,7 @@ ECR_IMAGE_FORM = "an ECR image URI such as <account>.dkr.ecr.<region>.amazonaws.
 # Endpoint keys a hosting mode would silently ignore, each with the fix.
 _SINGLE_MODEL_ONLY = "only hosting 'serverless' and 'async' take it; remove it"
 REAL_TIME_KEYS = {key: _SINGLE_MODEL_ONLY for key in ("model", "serverless", "async")}
+MULTI_MODEL_KEYS = {**REAL_TIME_KEYS, "data_capture": "SageMaker captures no data on multi-model endpoints; remove it"}
 
 
 def _one_model_keys(hosting: str) -> dict[str, str]:
@@ -68,6 +69,7 @@ SERVERLESS_KEYS = {
     "encrypt_volume": _NO_VOLUME,
     "async": "only hosting 'async' takes it; remove it",
     "routing": _REAL_TIME_ROUTING,
+    "data_capture": "SageMaker captures no data on serverless endpoints; remove it",
 }
 
 # Scaling keys a hosting mode would silently ignore, each with the fix.

@@ -141,6 +141,7 @@ class InferenceComponentEndpoint(Construct):
         store: ModelStore,
         archive_url: Callable[[str], str],
         rollback_alarm_names: list[str],
+        data_capture: sm.CfnEndpointConfig.DataCaptureConfigProperty | None = None,
     ) -> None:
         """``archive_url(component)`` is the archive each component's Model reads: the version the model pipeline
         put live on it, or its reference archive (`PublishedVersions`)."""
@@ -151,6 +152,7 @@ class InferenceComponentEndpoint(Construct):
             execution_role_arn=role.role_arn,
             kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
             production_variants=[_variant(endpoint, model_name=None)],
+            data_capture_config=data_capture,
         )
         self.config.node.add_dependency(role)
         self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
@@ -271,6 +273,7 @@ class AsyncEndpoint(Construct):
         role: iam.IRole,
         store: ModelStore,
         rollback_alarm_names: list[str],
+        data_capture: sm.CfnEndpointConfig.DataCaptureConfigProperty | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.async_io = async_io
@@ -281,6 +284,7 @@ class AsyncEndpoint(Construct):
             kms_key_id=store.key.key_arn if endpoint.encrypt_volume else None,
             production_variants=[_variant(endpoint, model_name=self.model.attr_model_name)],
             async_inference_config=_async_config(endpoint, async_io, store),
+            data_capture_config=data_capture,
         )
         self.endpoint = _endpoint(self, endpoint, self.config, rollback_alarm_names)
         self.endpoint_name = endpoint.name

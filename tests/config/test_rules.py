@@ -275,3 +275,31 @@ def test_routing_on_a_mode_without_a_routing_strategy_is_refused(context: dict[s
     endpoint_in(context, env, name)["routing"] = "random"
     with pytest.raises(ConfigError, match=r"routing: only the real-time instance modes"):
         parse(context)
+
+
+def test_data_capture_is_on_for_async_off_for_components_unless_asked_and_refused_where_sagemaker_has_none(
+    context: dict[str, Any],
+) -> None:
+    environments = parse_environments(context["creative-scoring"], MODELS)
+    captured = {
+        e.name: (e.data_capture.enabled, e.data_capture.sampling_percent)
+        for env in environments.values()
+        for e in env.endpoints
+        if hasattr(e, "data_capture")
+    }
+    assert captured == {DEV_ASYNC: (True, 10), "creative-scoring-prod": (False, 10), PROD_ASYNC: (True, 10)}
+    endpoint_in(context, "prod")["data_capture"] = {"enabled": True, "sampling_percent": 100}
+    capture = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig).data_capture
+    assert (capture.enabled, capture.sampling_percent) == (True, 100)
+    endpoint_in(context, "prod")["data_capture"] = {"sampling_percent": 0}
+    with pytest.raises(ConfigError, match=r"data_capture\.sampling_percent: 0 is not allowed"):
+        parse(context)
+
+
+@pytest.mark.parametrize(("name", "mode"), [("creative-scoring-dev", "multi-model"), (DEV_SERVERLESS, "serverless")])
+def test_data_capture_where_sagemaker_captures_nothing_is_refused(
+    context: dict[str, Any], name: str, mode: str
+) -> None:
+    endpoint_in(context, "dev", name)["data_capture"] = {"enabled": True}
+    with pytest.raises(ConfigError, match=rf"data_capture: SageMaker captures no data on {mode} endpoints"):
+        parse(context)

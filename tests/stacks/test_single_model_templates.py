@@ -183,6 +183,7 @@ def test_async_role_writes_only_its_prefixes_and_publishes_only_its_topics(templ
         f"{bucket}/async/{ASYNC}/failures/*",
         f"{bucket}/async/{ASYNC}/output/*",
         f"{bucket}/batch/{ASYNC}/output/*",
+        f"{bucket}/data-capture/{ASYNC}/*",
     ]
     assert f"{bucket}/async/{ASYNC}/input/*" in _resources_allowed(statements, "s3:GetObject")
     notify = config_of(template, ASYNC)["Properties"]["AsyncInferenceConfig"]["OutputConfig"]["NotificationConfig"]
@@ -355,3 +356,25 @@ def test_single_model_endpoints_publish_batch_prefixes_their_role_may_read_and_w
 def test_multi_model_and_component_endpoints_publish_no_model_name(templates: dict[str, Template]) -> None:
     for env in ("dev", "prod"):
         assert output_id(f"creative-scoring-{env}", "ModelName") not in templates[env].to_json()["Outputs"]
+
+
+def test_async_endpoints_capture_a_sample_of_json_requests_and_responses_encrypted_under_their_prefix(
+    templates: dict[str, Template],
+) -> None:
+    capture = config_of(templates["dev"], ASYNC)["Properties"]["DataCaptureConfig"]
+    assert capture["EnableCapture"] is True
+    assert capture["InitialSamplingPercentage"] == 10
+    assert json.dumps(capture["DestinationS3Uri"]).endswith(f'/data-capture/{ASYNC}/"]]}}')
+    assert capture["KmsKeyId"] == {"Fn::GetAtt": ["ModelStoreKey64EFBA0A", "Arn"]}
+    assert capture["CaptureOptions"] == [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}]
+    assert capture["CaptureContentTypeHeader"] == {"JsonContentTypes": ["application/json", "application/jsonlines"]}
+
+
+@pytest.mark.parametrize(
+    ("env", "endpoint"),
+    [("dev", "creative-scoring-dev"), ("dev", SERVERLESS), ("prod", "creative-scoring-prod")],
+)
+def test_no_capture_where_sagemaker_has_none_or_it_is_unconfirmed_and_not_asked_for(
+    templates: dict[str, Template], env: str, endpoint: str
+) -> None:
+    assert "DataCaptureConfig" not in config_of(templates[env], endpoint)["Properties"]
