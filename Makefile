@@ -62,7 +62,8 @@ $(CHECKOV): requirements-checkov.txt
 	touch $@
 
 checkov: synth $(CHECKOV)  ## checkov on the synthesized templates: every finding fixed, or skipped beside its resource with the reason
-	$(CHECKOV) -d cdk.out --framework cloudformation --compact --quiet --skip-download
+	$(CHECKOV) $$(for t in cdk.out/*/*.template.json; do printf -- '-f %s ' $$t; done) \
+		--framework cloudformation --compact --quiet --skip-download
 
 test: lint typecheck synth checkov unit
 
@@ -86,4 +87,4 @@ bench-chaos: install  ## async requests under SIGKILLs of the endpoint and its S
 	$(BIN)/python -m bench.chaos
 
 clean:
-	rm -rf $(VENV) node_modules cdk.out .local-endpoint .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov node_modules cdk.out .local-endpoint .mypy_cache .pytest_cache .ruff_cache

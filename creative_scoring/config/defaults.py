@@ -43,7 +43,8 @@ TRITON_REPOSITORY = "sagemaker-tritonserver"
 
 # From the end of a minute until CloudWatch has SageMaker's datapoint for it and can fire an alarm. SageMaker
 # publishes endpoint metrics every minute; the delay is not documented, about a minute is commonly seen
-# (unconfirmed; rollout.alarm_delay_s overrides it). A rollout's bake must outlast an alarm's window plus this.
+# (unconfirmed; rollout.alarm_delay_s overrides it). A rollout's bake must outlast an alarm's window, the partial
+# minute of the traffic shift and this.
 ALARM_DELAY_S = 60
 
 # Data capture: requests and responses copied to data-capture/<endpoint>/ in the model bucket. SageMaker

@@ -89,7 +89,7 @@ def _multi_model(node: Node, region: str, known_models: Collection[str]) -> Mult
         routing=_routing(node),
         volume_size_gb=_volume_size_gb(node),
         encrypt_volume=_encrypt_volume(node, instance),
-        scaling=_scaling(node.child("scaling"), MultiModelConfig.hosting, rules.REAL_TIME_SCALING_KEYS),
+        scaling=_scaling(node.child("scaling"), MultiModelConfig.hosting, rules.MULTI_MODEL_SCALING_KEYS),
         alarms=_alarms(node.child("alarms")),
         rollout=_rollout(node.child("rollout")),
     )

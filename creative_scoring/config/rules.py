@@ -95,6 +95,9 @@ ASYNC_SCALING_KEYS = _INSTANCE_SCALING_KEYS | {
     "gpu_utilization_percent": _ASYNC_SCALES_ON_BACKLOG,
 }
 REAL_TIME_SCALING_KEYS = _INSTANCE_SCALING_KEYS | {"backlog_per_instance": "only hosting 'async' takes it; remove it"}
+MULTI_MODEL_SCALING_KEYS = REAL_TIME_SCALING_KEYS | {
+    "gpu_utilization_percent": "multi-model endpoints run on CPU instances only; remove it"
+}
 
 
 def check_triton(node: Node, endpoint: MultiModelConfig) -> None:
@@ -149,30 +152,53 @@ def _resources(endpoint: InferenceComponentsConfig) -> list[tuple[str, float, Ca
     ]
 
 
-def fair_max_copies(endpoint: InferenceComponentsConfig) -> tuple[ComponentModel, ...]:
-    """The models, each without ``max_copies`` given (0) taking an equal share of the largest fleet.
+def per_instance(endpoint: InferenceComponentsConfig, model: ComponentModel) -> int:
+    """How many copies of ``model`` one instance holds: a copy never spans instances."""
+    return int(min((have // need(model) for _, have, need in _resources(endpoint) if need(model) > 0), default=0))
 
-    The share is what ``scaling.max_instances`` instances offer, divided among the models, in copies of each
-    model, on the scarcest resource; never fewer than the model's ``copies``.
+
+def fair_max_copies(endpoint: InferenceComponentsConfig) -> tuple[ComponentModel, ...]:
+    """The models, each without ``max_copies`` given (0) getting its ``copies`` plus an equal share of what the
+    largest fleet has left once every model's least (``copies``, or the ``max_copies`` given) is set aside.
+
+    The share is counted in copies of the model on its scarcest resource, and capped at what the fleet's
+    instances hold of that model one by one.
     """
-    fleet, count = endpoint.scaling.max_instances, len(endpoint.models)
+    fleet = endpoint.scaling.max_instances
+    defaulted = [m for m in endpoint.models if not m.max_copies]
     models = []
     for m in endpoint.models:
         if m.max_copies:
             models.append(m)
             continue
-        shares = [int(have * fleet / count // need(m)) for _, have, need in _resources(endpoint) if need(m) > 0]
-        models.append(replace(m, max_copies=max(m.copies, min(shares, default=m.copies))))
+        extras = []
+        for _, have, need in _resources(endpoint):
+            if need(m) > 0:
+                left = have * fleet - sum((o.max_copies or o.copies) * need(o) for o in endpoint.models)
+                extras.append(max(0, int(left / len(defaulted) // need(m))))
+        largest = min(m.copies + min(extras, default=0), per_instance(endpoint, m) * fleet)
+        models.append(replace(m, max_copies=max(m.copies, largest)))
     return tuple(models)
 
 
 def check_capacity(node: Node, endpoint: InferenceComponentsConfig) -> None:
     """The copies fit the instances at the start, and every model at its ``max_copies`` fits the largest fleet:
-    otherwise autoscaling asks for copies that no instance can hold, and they wait unplaced."""
+    otherwise autoscaling asks for copies that no instance can hold, and they wait unplaced.
+
+    Checked: each resource summed over the fleet, and each model alone against what the instances hold of it one
+    by one (a copy never spans instances). How several models pack together is left to SageMaker.
+    """
     count, fleet = endpoint.instance_count, endpoint.scaling.max_instances
     for i, m in enumerate(endpoint.models):
         if m.max_copies < m.copies:
             raise node.fail(f"models[{i}].max_copies", m.max_copies, f"at least its copies ({m.copies})")
+        if m.max_copies > (fits := per_instance(endpoint, m) * fleet):
+            raise node.fail(
+                f"models[{i}].max_copies",
+                m.max_copies,
+                f"at most {fits}: {per_instance(endpoint, m)} copies fit on one {endpoint.instance_type}, and "
+                f"scaling.max_instances is {fleet}",
+            )
     for field, have, need in _resources(endpoint):
         start = sum(m.copies * need(m) for m in endpoint.models)
         if start > have * count:
@@ -193,15 +219,17 @@ def check_capacity(node: Node, endpoint: InferenceComponentsConfig) -> None:
 
 def check_rollback_timing(node: Node, endpoint: EndpointConfig) -> None:
     """A rollout that rolls back on alarms must wait, after each traffic shift or batch, long enough for an alarm
-    to fire: ``evaluation_minutes`` one-minute datapoints, plus the delay before the last one arrives. Shorter,
-    and a bad release has taken all traffic before any alarm could stop it."""
+    to fire: ``evaluation_minutes`` one-minute datapoints after the partial minute of the shift, plus the delay
+    before the last one arrives. Shorter, and a bad release has taken all traffic before any alarm could stop it."""
     rollout, minutes = endpoint.rollout, endpoint.alarms.evaluation_minutes
-    needed = 60 * minutes + rollout.alarm_delay_s
+    # One minute more than the window: the minute in which traffic shifts holds only part of the new traffic.
+    needed = 60 * (minutes + 1) + rollout.alarm_delay_s
     if rollout.auto_rollback and rollout.wait_s < needed:
         raise ConfigError(
             f"{node.key('rollout.wait_s')}: {rollout.wait_s} s is shorter than the rollback alarms need to fire, "
-            f"{needed} s (alarms.evaluation_minutes {minutes} x 60 s + rollout.alarm_delay_s "
-            f"{rollout.alarm_delay_s} s); wait at least {needed} s, or evaluate alarms over fewer minutes"
+            f"{needed} s ((alarms.evaluation_minutes {minutes} + 1 for the minute of the shift) x 60 s + "
+            f"rollout.alarm_delay_s {rollout.alarm_delay_s} s); wait at least {needed} s (at most 3600), or "
+            "evaluate alarms over fewer minutes"
         )
 
 

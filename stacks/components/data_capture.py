@@ -1,8 +1,8 @@
 """Data capture of one endpoint: SageMaker copies a sample of requests and responses to the model bucket.
 
-Captures land under ``data-capture/<endpoint>/`` (SageMaker adds variant, date and hour), encrypted with the
-bucket key, as JSON Lines records; JSON content types are recorded as text, so the same analysis reads the
-local endpoint's capture files.
+The destination is ``data-capture/``; SageMaker writes under ``<endpoint>/<variant>/yyyy/mm/dd/hh/`` below it
+(Model Monitor's documented layout), so each endpoint's role may write ``data-capture/<endpoint>/`` only.
+Records are JSON Lines, encrypted with the bucket key; JSON content types are recorded as text.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ class EndpointDataCapture(Construct):
         self.config = ec.DataCaptureConfigProperty(
             enable_capture=True,
             initial_sampling_percentage=capture.sampling_percent,
-            destination_s3_uri=store.bucket.s3_url_for_object(self.prefix),
+            destination_s3_uri=store.bucket.s3_url_for_object(f"{defaults.CAPTURE_PREFIX}/"),
             kms_key_id=store.key.key_arn,
             capture_options=[ec.CaptureOptionProperty(capture_mode=mode) for mode in ("Input", "Output")],
             capture_content_type_header=ec.CaptureContentTypeHeaderProperty(

@@ -102,7 +102,7 @@ def _endpoint(
 
 
 class MultiModelEndpoint(Construct):
-    """CPU (or Triton GPU) multi-model endpoint: ``TargetModel`` picks an archive under the model prefix."""
+    """CPU multi-model endpoint: ``TargetModel`` picks an archive under the model prefix."""
 
     def __init__(
         self,

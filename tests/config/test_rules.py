@@ -87,8 +87,37 @@ def test_max_copies_that_fit_the_largest_fleet_are_accepted(context: dict[str, A
 
 
 def test_max_copies_beyond_the_largest_fleet_are_refused(context: dict[str, Any]) -> None:
-    endpoint_in(context, "prod")["models"][0]["max_copies"] = 4  # 4 + 2 + 2 GPUs, 6 instances of 1
+    for model, largest in zip(endpoint_in(context, "prod")["models"], (4, 2, 2), strict=True):
+        model["max_copies"] = largest  # 4 + 2 + 2 GPUs, 6 instances of 1
     with pytest.raises(ConfigError, match=r"ask for 8 accelerators \(creative-scorer-v1 4 x 1, .*offers 6"):
+        parse(context)
+
+
+def test_the_default_share_leaves_room_for_larger_least_counts_and_for_max_copies_given(
+    context: dict[str, Any],
+) -> None:
+    endpoint = endpoint_in(context, "prod")
+    for copies, expected in (([1, 1, 1], [2, 2, 2]), ([4, 1, 1], [4, 1, 1])):  # 6 GPUs at most
+        for model, n in zip(endpoint["models"], copies, strict=True):
+            model["copies"] = n
+        endpoint["instance_count"] = sum(copies)
+        parsed = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig)
+        assert [m.max_copies for m in parsed.models] == expected
+    for model in endpoint["models"]:
+        model["copies"] = 1
+    endpoint["models"][0]["max_copies"] = 3
+    endpoint["instance_count"] = 3
+    parsed = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig)
+    assert [m.max_copies for m in parsed.models] == [3, 1, 1]  # the others share the 1 GPU left: too little
+
+
+def test_a_copy_never_spans_instances(context: dict[str, Any]) -> None:
+    endpoint = endpoint_in(context, "prod")
+    endpoint["models"] = [{"name": "creative-scorer-v1", "accelerators": 0, "cpu_cores": 3, "memory_mb": 2048}]
+    parsed = parse_endpoint(context, "prod", "creative-scoring-prod", InferenceComponentsConfig)
+    assert parsed.models[0].max_copies == 6  # 24 vCPUs hold 8 copies of 3, but one ml.g5.xlarge (4 vCPUs) holds 1
+    endpoint["models"][0]["max_copies"] = 8
+    with pytest.raises(ConfigError, match=r"max_copies: 8 is not allowed; expected at most 6: 1 copies fit on one"):
         parse(context)
 
 
@@ -216,9 +245,9 @@ def test_async_on_gpu_with_an_encrypted_volume_is_refused(context: dict[str, Any
 
 
 def test_a_bake_shorter_than_the_rollback_alarms_need_is_refused(context: dict[str, Any]) -> None:
-    endpoint_in(context, "dev")["rollout"]["wait_s"] = 120  # 3 one-minute datapoints + 60 s need 240 s
+    endpoint_in(context, "dev")["rollout"]["wait_s"] = 240  # 3 datapoints after the shift's minute + 60 s: 300 s
     with pytest.raises(
-        ConfigError, match=r"rollout\.wait_s: 120 s is shorter than the rollback alarms need to fire, 240 s"
+        ConfigError, match=r"rollout\.wait_s: 240 s is shorter than the rollback alarms need to fire, 300 s"
     ):
         parse(context)
 
@@ -226,9 +255,9 @@ def test_a_bake_shorter_than_the_rollback_alarms_need_is_refused(context: dict[s
 @pytest.mark.parametrize(
     ("rollout", "alarms"),
     [
-        ({"wait_s": 240}, {"evaluation_minutes": 3}),  # exactly the window and the delay
-        ({"wait_s": 120}, {"evaluation_minutes": 1}),
-        ({"wait_s": 200, "alarm_delay_s": 20}, {"evaluation_minutes": 3}),  # a delay measured shorter
+        ({"wait_s": 300}, {"evaluation_minutes": 3}),  # exactly the shift's minute, the window and the delay
+        ({"wait_s": 180}, {"evaluation_minutes": 1}),
+        ({"wait_s": 260, "alarm_delay_s": 20}, {"evaluation_minutes": 3}),  # a delay measured shorter
         ({"wait_s": 120, "auto_rollback": False}, {"evaluation_minutes": 3}),  # nothing to wait for
     ],
 )
@@ -243,8 +272,8 @@ def test_a_bake_that_lets_the_rollback_alarms_fire_is_accepted(
 
 
 def test_the_alarm_delay_is_part_of_the_bake_needed(context: dict[str, Any]) -> None:
-    endpoint_in(context, "prod")["rollout"]["alarm_delay_s"] = 180  # 3 x 60 + 180 = 360 > 300
-    with pytest.raises(ConfigError, match=r"rollout\.alarm_delay_s 180 s\); wait at least 360 s"):
+    endpoint_in(context, "prod")["rollout"]["alarm_delay_s"] = 180  # (3 + 1) x 60 + 180 = 420 > 300
+    with pytest.raises(ConfigError, match=r"rollout\.alarm_delay_s 180 s\); wait at least 420 s"):
         parse(context)
 
 

@@ -290,7 +290,7 @@ def test_rollouts_roll_back_on_what_a_release_breaks_never_on_client_errors_and_
     policy = deployment.get("BlueGreenUpdatePolicy") or deployment["RollingUpdatePolicy"]
     bakes = [policy.get("TrafficRoutingConfiguration", policy)["WaitIntervalInSeconds"]]
     bakes += [policy["TerminationWaitInSeconds"]] if "TerminationWaitInSeconds" in policy else []
-    assert min(bakes) >= window + 60  # the alarm's datapoints, and the minute before the last one arrives
+    assert min(bakes) >= window + 120  # the shift's partial minute, the datapoints, the minute the last one takes
 
 
 def test_every_notifying_alarm_exists_before_its_endpoint(templates: dict[str, Template]) -> None:
@@ -330,9 +330,10 @@ def test_inference_components_together_never_scale_past_the_gpus_of_the_largest_
 ) -> None:
     targets, _ = scaling_of(templates["prod"], "inference-component/")
     largest = sorted(t["Properties"]["MaxCapacity"] for t in targets.values())
-    assert largest == [2, 2, 2]  # 1 GPU a copy; 6 x ml.g5.xlarge at most, 1 GPU each
+    assert largest == [2, 2, 2]
     (variant,) = config_of(templates["prod"], "creative-scoring-prod")["Properties"]["ProductionVariants"]
-    assert variant["ManagedInstanceScaling"]["MaxInstanceCount"] == sum(largest)
+    gpus_per_copy, gpus_per_instance = 1, 1  # cdk.json's components; ml.g5.xlarge
+    assert sum(largest) * gpus_per_copy <= variant["ManagedInstanceScaling"]["MaxInstanceCount"] * gpus_per_instance
 
 
 @pytest.mark.parametrize(
