@@ -51,6 +51,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from bench.processes import progress
 from creative_scoring.net import free_port, wait_until_serving
+from local_endpoint.s3 import is_not_found
 from training.dataset import generate
 
 ASYNC_ENDPOINT = "creative-scoring-dev-async"
@@ -294,7 +295,7 @@ def _get(s3: Any, uri: str) -> bytes | None:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if is_not_found(e):
             return None
         raise
     return body

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from local_endpoint.s3 import is_not_found
 from tests.local_endpoint.conftest import LocalServer, sagemaker_runtime
 from tests.local_endpoint.test_async_and_serverless import ASYNC, CREATIVES, _queue, _wait_until, hold
 
@@ -36,7 +37,7 @@ def _get(s3: Any, uri: str) -> bytes | None:
     try:
         body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as e:
-        if e.response["Error"]["Code"] in ("NoSuchKey", "404"):
+        if is_not_found(e):
             return None
         raise  # S3 unwell is not "no object"
     return body
